@@ -1,0 +1,1 @@
+namespace RunsReplication.Tests; public class SmokeTests { [Fact] public void Builds() => Assert.True(true); }
