@@ -1,0 +1,190 @@
+using System.Globalization;
+
+namespace RunsReplication.Configuration;
+
+/// <summary>
+/// Reads <see cref="ReplicationSettings"/> from environment variables named as Trigger.dev names them. Every
+/// problem becomes one line naming the variable, the value (secrets redacted) and what was expected; all of them
+/// are reported together so an operator fixes the environment in one go.
+/// </summary>
+public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
+{
+    private readonly List<string> _problems = [];
+
+    public static ReplicationSettings ReadFromProcess() =>
+        new EnvironmentSettingsReader(Environment.GetEnvironmentVariable).Read();
+
+    public ReplicationSettings Read()
+    {
+        _problems.Clear();
+        var defaults = new ReplicationSettings { PostgresConnectionString = "", ClickHouse = new(new Uri("http://localhost:8123/"), "default", "") };
+
+        var postgres = ReadPostgres();
+        var clickHouse = ReadClickHouse();
+        var settings = defaults with
+        {
+            PostgresConnectionString = postgres ?? "",
+            ClickHouse = clickHouse ?? defaults.ClickHouse,
+            ClickHouseDatabase = Identifier("RUN_REPLICATION_CLICKHOUSE_DATABASE", defaults.ClickHouseDatabase),
+            SlotName = Slot("RUN_REPLICATION_SLOT_NAME", defaults.SlotName),
+            PublicationName = Identifier("RUN_REPLICATION_PUBLICATION_NAME", defaults.PublicationName),
+            FlushBatchSize = Int("RUN_REPLICATION_FLUSH_BATCH_SIZE", defaults.FlushBatchSize, 1, 1_000_000),
+            FlushInterval = Millis("RUN_REPLICATION_FLUSH_INTERVAL_MS", defaults.FlushInterval, 1, 600_000),
+            MaxFlushConcurrency = Int("RUN_REPLICATION_MAX_FLUSH_CONCURRENCY", defaults.MaxFlushConcurrency, 1, 64),
+            InsertMaxRetries = Int("RUN_REPLICATION_INSERT_MAX_RETRIES", defaults.InsertMaxRetries, 1, 100),
+            InsertBaseDelay = Millis("RUN_REPLICATION_INSERT_BASE_DELAY_MS", defaults.InsertBaseDelay, 1, 600_000),
+            InsertMaxDelay = Millis("RUN_REPLICATION_INSERT_MAX_DELAY_MS", defaults.InsertMaxDelay, 1, 3_600_000),
+            DisablePayloadInsert = Bool("RUN_REPLICATION_DISABLE_PAYLOAD_INSERT", false),
+            DisableErrorFingerprinting = Bool("RUN_REPLICATION_DISABLE_ERROR_FINGERPRINTING", false),
+            StreamBufferSize = Int("RUN_REPLICATION_STREAM_BUFFER_SIZE", defaults.StreamBufferSize, 16, 10_000_000),
+            MigrateOnStart = Bool("RUN_REPLICATION_MIGRATE_ON_START", true),
+            Redis = new RedisSettings
+            {
+                Host = Text("RUN_REPLICATION_REDIS_HOST", "REDIS_HOST") ?? "localhost",
+                Port = Int("RUN_REPLICATION_REDIS_PORT", 6379, 1, 65535, "REDIS_PORT"),
+                Username = Text("RUN_REPLICATION_REDIS_USERNAME", "REDIS_USERNAME"),
+                Password = Text("RUN_REPLICATION_REDIS_PASSWORD", "REDIS_PASSWORD"),
+                TlsDisabled = Bool("RUN_REPLICATION_REDIS_TLS_DISABLED", Bool("REDIS_TLS_DISABLED", false)),
+            },
+            LeaderLock = new LeaderLockSettings
+            {
+                TimeoutMs = Int("RUN_REPLICATION_LEADER_LOCK_TIMEOUT_MS", 30_000, 100, 3_600_000),
+                ExtendIntervalMs = Int("RUN_REPLICATION_LEADER_LOCK_EXTEND_INTERVAL_MS", 10_000, 10, 3_600_000),
+                AdditionalTimeMs = Int("RUN_REPLICATION_LEADER_LOCK_ADDITIONAL_TIME_MS", 10_000, 0, 3_600_000),
+                RetryIntervalMs = Int("RUN_REPLICATION_LEADER_LOCK_RETRY_INTERVAL_MS", 500, 10, 600_000),
+                LossPolicy = OneOf("RUN_REPLICATION_LEADER_LOCK_LOSS_POLICY", "reacquire", "reacquire", "exit"),
+                Key = Text("RUN_REPLICATION_LEADER_LOCK_KEY"),
+                TerminateStaleSlotHolder = Bool("RUN_REPLICATION_TERMINATE_STALE_SLOT_HOLDER", true),
+            },
+            HttpPort = Int("RUN_REPLICATION_HTTP_PORT", defaults.HttpPort, 0, 65535),
+            InstanceId = Text("RUN_REPLICATION_INSTANCE_ID") ?? ReplicationSettings.DefaultInstanceId(),
+        };
+
+        if (settings.InsertMaxDelay < settings.InsertBaseDelay)
+            _problems.Add($"RUN_REPLICATION_INSERT_MAX_DELAY_MS={settings.InsertMaxDelay.TotalMilliseconds} is smaller than RUN_REPLICATION_INSERT_BASE_DELAY_MS={settings.InsertBaseDelay.TotalMilliseconds}: expected max >= base");
+        if (settings.LeaderLock.ExtendIntervalMs * 2 > settings.LeaderLock.TimeoutMs)
+            _problems.Add($"RUN_REPLICATION_LEADER_LOCK_EXTEND_INTERVAL_MS={settings.LeaderLock.ExtendIntervalMs} is not well below RUN_REPLICATION_LEADER_LOCK_TIMEOUT_MS={settings.LeaderLock.TimeoutMs}: expected at most half of the timeout, so a renewal can fail once and be retried before the lease ends");
+        if (settings.InstanceId.Length > 63 || settings.InstanceId.Any(c => char.IsControl(c)))
+            _problems.Add($"RUN_REPLICATION_INSTANCE_ID='{settings.InstanceId}' is not valid: expected at most 63 printable characters (it becomes PostgreSQL's application_name)");
+
+        if (_problems.Count > 0)
+            throw new SettingsException(_problems.ToList());
+        return settings;
+    }
+
+    private string? ReadPostgres()
+    {
+        var name = "RUN_REPLICATION_LEGACY_DATABASE_URL";
+        var url = Text(name);
+        if (url is null)
+        {
+            name = "DATABASE_URL";
+            url = Text(name);
+        }
+        if (url is null)
+        {
+            _problems.Add("DATABASE_URL is not set: expected postgresql://user:password@host:port/database (or set RUN_REPLICATION_LEGACY_DATABASE_URL)");
+            return null;
+        }
+        try
+        {
+            return DatabaseUrl.Parse(url).ConnectionString;
+        }
+        catch (FormatException e)
+        {
+            _problems.Add($"{name}='{DatabaseUrl.Redact(url)}' is not valid: {e.Message}");
+            return null;
+        }
+    }
+
+    private ClickHouseEndpoint? ReadClickHouse()
+    {
+        const string name = "RUN_REPLICATION_CLICKHOUSE_URL";
+        var url = Text(name);
+        if (url is null)
+        {
+            _problems.Add($"{name} is not set: expected http://user:password@host:8123");
+            return null;
+        }
+        try
+        {
+            return ClickHouseEndpoint.Parse(url);
+        }
+        catch (FormatException e)
+        {
+            _problems.Add($"{name}='{DatabaseUrl.Redact(url)}' is not valid: {e.Message}");
+            return null;
+        }
+    }
+
+    private string? Text(string name, string? fallbackName = null)
+    {
+        var value = getVariable(name);
+        if (string.IsNullOrWhiteSpace(value) && fallbackName is not null)
+            value = getVariable(fallbackName);
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    private int Int(string name, int fallback, int min, int max, string? fallbackName = null)
+    {
+        var raw = Text(name, fallbackName);
+        if (raw is null)
+            return fallback;
+        if (int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+            return value;
+        _problems.Add($"{name}='{raw}' is not valid: expected an integer from {min} to {max}");
+        return fallback;
+    }
+
+    private TimeSpan Millis(string name, TimeSpan fallback, int min, int max) =>
+        TimeSpan.FromMilliseconds(Int(name, (int)fallback.TotalMilliseconds, min, max));
+
+    private bool Bool(string name, bool fallback)
+    {
+        var raw = Text(name);
+        if (raw is null)
+            return fallback;
+        switch (raw.ToLowerInvariant())
+        {
+            case "1" or "true" or "yes" or "on": return true;
+            case "0" or "false" or "no" or "off": return false;
+            default:
+                _problems.Add($"{name}='{raw}' is not valid: expected true/false (or 1/0)");
+                return fallback;
+        }
+    }
+
+    private string OneOf(string name, string fallback, params string[] allowed)
+    {
+        var raw = Text(name);
+        if (raw is null)
+            return fallback;
+        var match = allowed.FirstOrDefault(a => a.Equals(raw, StringComparison.OrdinalIgnoreCase));
+        if (match is not null)
+            return match;
+        _problems.Add($"{name}='{raw}' is not valid: expected one of {string.Join(", ", allowed)}");
+        return fallback;
+    }
+
+    private string Identifier(string name, string fallback)
+    {
+        var raw = Text(name);
+        if (raw is null)
+            return fallback;
+        if (Identifiers.IsValidIdentifier(raw))
+            return raw;
+        _problems.Add($"{name}='{raw}' is not valid: expected letters, digits and underscores, starting with a letter or underscore, at most 63 characters");
+        return fallback;
+    }
+
+    private string Slot(string name, string fallback)
+    {
+        var raw = Text(name);
+        if (raw is null)
+            return fallback;
+        if (Identifiers.IsValidSlotName(raw))
+            return raw;
+        _problems.Add($"{name}='{raw}' is not valid: expected lower-case letters, digits and underscores, at most 63 characters (PostgreSQL's rule for slot names)");
+        return fallback;
+    }
+}

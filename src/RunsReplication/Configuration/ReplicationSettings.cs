@@ -1,0 +1,59 @@
+namespace RunsReplication.Configuration;
+
+/// <summary>
+/// Everything the service needs to run, already validated. Built from the environment by
+/// <see cref="EnvironmentSettingsReader"/> using Trigger.dev's variable names and defaults.
+/// </summary>
+public sealed record ReplicationSettings
+{
+    public required string PostgresConnectionString { get; init; }
+    public required ClickHouseEndpoint ClickHouse { get; init; }
+    public string ClickHouseDatabase { get; init; } = "trigger_dev";
+    public string SlotName { get; init; } = "task_runs_to_clickhouse_v1";
+    public string PublicationName { get; init; } = "task_runs_to_clickhouse_v1_publication";
+    public string TableName { get; init; } = "TaskRun";
+
+    public int FlushBatchSize { get; init; } = 100;
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(1000);
+    public int MaxFlushConcurrency { get; init; } = 2;
+    public int InsertMaxRetries { get; init; } = 3;
+    public TimeSpan InsertBaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan InsertMaxDelay { get; init; } = TimeSpan.FromMilliseconds(2000);
+    public bool DisablePayloadInsert { get; init; }
+    public bool DisableErrorFingerprinting { get; init; }
+    /// <summary>Events buffered between the stream reader and the batcher (the backpressure bound).</summary>
+    public int StreamBufferSize { get; init; } = 10_000;
+    public bool MigrateOnStart { get; init; } = true;
+
+    public RedisSettings Redis { get; init; } = new();
+    public LeaderLockSettings LeaderLock { get; init; } = new();
+
+    public int HttpPort { get; init; } = 9464;
+    public string InstanceId { get; init; } = DefaultInstanceId();
+
+    public static string DefaultInstanceId() => $"{Environment.MachineName}-{Environment.ProcessId}";
+}
+
+public sealed record RedisSettings
+{
+    public string Host { get; init; } = "localhost";
+    public int Port { get; init; } = 6379;
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    public bool TlsDisabled { get; init; }
+
+    // Records print every property; keep the password out of any log line that prints settings.
+    public override string ToString() =>
+        $"{Host}:{Port} (user {Username ?? "(none)"}, password {(Password is null ? "unset" : "set")}, tls {(TlsDisabled ? "off" : "on")})";
+}
+
+public sealed record LeaderLockSettings
+{
+    public int TimeoutMs { get; init; } = 30_000;
+    public int ExtendIntervalMs { get; init; } = 10_000;
+    public int AdditionalTimeMs { get; init; } = 10_000;
+    public int RetryIntervalMs { get; init; } = 500;
+    public string LossPolicy { get; init; } = "reacquire";
+    public string? Key { get; init; }
+    public bool TerminateStaleSlotHolder { get; init; } = true;
+}

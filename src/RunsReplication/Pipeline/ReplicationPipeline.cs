@@ -1,0 +1,189 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RunsReplication.ClickHouse;
+using RunsReplication.Configuration;
+using RunsReplication.Observability;
+using RunsReplication.Postgres;
+
+namespace RunsReplication.Pipeline;
+
+/// <summary>
+/// One run of the leader-only flow: stream → batcher → sink workers → acknowledger, joined by bounded channels
+/// so a slow ClickHouse pauses reading instead of growing memory.
+/// Two tokens end it. <c>stop</c> is graceful: stop reading, store what was read, confirm it, close.
+/// <c>abort</c> is lease loss: everything stops at once, the stream is closed, nothing more is confirmed.
+/// </summary>
+public sealed class ReplicationPipeline(
+    ReplicationSettings settings,
+    ReplicationSetup setup,
+    ClickHouseSink sink,
+    ReplicationStatus status,
+    ReplicationMetrics metrics,
+    TimeProvider time,
+    ILoggerFactory loggers)
+{
+    private readonly ILogger _logger = loggers.CreateLogger<ReplicationPipeline>();
+
+    public async Task RunAsync(CancellationToken stop, CancellationToken abort)
+    {
+        await setup.EnsureAsync(abort).ConfigureAwait(false);
+
+        await using var stream = new ReplicationStream(settings, time, loggers.CreateLogger<ReplicationStream>());
+        await stream.OpenAsync(abort).ConfigureAwait(false);
+
+        var events = Channel.CreateBounded<StreamEvent>(new BoundedChannelOptions(settings.StreamBufferSize)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+        var batches = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(settings.MaxFlushConcurrency)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var acks = Channel.CreateBounded<AckSignal>(new BoundedChannelOptions(4096)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+
+        // A failing stage ends the run: `failed` joins abort so every stage stops together.
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(failed.Token, stop);
+        var token = failed.Token;
+
+        var acknowledger = new Acknowledger(lsn =>
+        {
+            stream.Acknowledge(lsn);
+            status.SetConfirmed(lsn);
+            metrics.SetConfirmedLsn(lsn);
+        }, status.ConfirmedLsn);
+
+        var readerTask = Guard(async () =>
+        {
+            status.SetStreaming(true, stream.BackendProcessId);
+            try
+            {
+                await stream.RunAsync(new CountingWriter(events.Writer, status, metrics), reading.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested && !token.IsCancellationRequested)
+            {
+                // Graceful: the stream was asked to stop reading.
+            }
+            finally
+            {
+                status.SetStreaming(false, null);
+                events.Writer.TryComplete();
+            }
+        }, failed);
+        var batcherTask = Guard(() => new BatchBuilder(settings.FlushBatchSize, settings.FlushInterval, time)
+            .RunAsync(events.Reader, batches.Writer, acks.Writer, token), failed);
+        var workers = Enumerable.Range(0, settings.MaxFlushConcurrency).Select(_ => Guard(async () =>
+        {
+            await foreach (var batch in batches.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                await sink.StoreAsync(batch, token).ConfigureAwait(false);
+                await acks.Writer.WriteAsync(AckSignal.StoredBatch(batch.Sequence), token).ConfigureAwait(false);
+            }
+        }, failed)).ToArray();
+        var ackTask = Guard(() => acknowledger.RunAsync(acks.Reader, token), failed);
+
+        try
+        {
+            await Task.WhenAll(workers.Append(batcherTask)).ConfigureAwait(false);
+            acks.Writer.TryComplete();
+            await Task.WhenAll(readerTask, ackTask).ConfigureAwait(false);
+        }
+        catch
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            await Task.WhenAll(workers.Append(batcherTask).Append(readerTask).Append(ackTask))
+                .ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            throw Unwrap(readerTask, batcherTask, ackTask, workers, abort);
+        }
+
+        // Graceful stop: everything read is stored and confirmed. Close the stream (freeing the slot), then make
+        // sure the slot's position includes the last confirmation, which may not have travelled on the stream.
+        await stream.DisposeAsync().ConfigureAwait(false);
+        await AdvanceSlotAsync(acknowledger.Confirmed, abort).ConfigureAwait(false);
+        _logger.LogInformation("Replication stopped gracefully at {ConfirmedLsn}", ReplicationStatus.FormatLsn(acknowledger.Confirmed));
+    }
+
+    private async Task AdvanceSlotAsync(ulong lsn, CancellationToken cancellationToken)
+    {
+        if (lsn == 0)
+            return;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await setup.AdvanceSlotAsync(lsn, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 20)
+            {
+                // Our walsender is still exiting.
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static Task Guard(Func<Task> stage, CancellationTokenSource failed) => Task.Run(async () =>
+    {
+        try
+        {
+            await stage().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await failed.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+    });
+
+    private static Exception Unwrap(Task reader, Task batcher, Task acker, Task[] workers, CancellationToken abort)
+    {
+        var fault = new[] { reader, batcher, acker }.Concat(workers)
+            .Where(t => t.IsFaulted)
+            .Select(t => t.Exception!.GetBaseException())
+            .FirstOrDefault();
+        return fault ?? new OperationCanceledException(abort);
+    }
+
+    /// <summary>Counts events and tracks the received position on their way into the channel.</summary>
+    private sealed class CountingWriter(ChannelWriter<StreamEvent> inner, ReplicationStatus status, ReplicationMetrics metrics) : ChannelWriter<StreamEvent>
+    {
+        private static readonly KeyValuePair<string, object?>[] EventTypes =
+        [
+            new("event_type", "insert"), new("event_type", "update"), new("event_type", "delete"),
+        ];
+
+        public override bool TryWrite(StreamEvent item)
+        {
+            if (!inner.TryWrite(item))
+                return false;
+            Observe(item);
+            return true;
+        }
+
+        public override async ValueTask WriteAsync(StreamEvent item, CancellationToken cancellationToken = default)
+        {
+            await inner.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+            Observe(item);
+        }
+
+        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) =>
+            inner.WaitToWriteAsync(cancellationToken);
+
+        public override bool TryComplete(Exception? error = null) => inner.TryComplete(error);
+
+        private void Observe(in StreamEvent item)
+        {
+            if (item.Kind == StreamEventKind.Change)
+                metrics.EventsProcessed.Add(1, EventTypes[(int)item.Change!.Kind]);
+            else if (item.Kind is StreamEventKind.Commit or StreamEventKind.Keepalive)
+                status.SetReceived(item.Lsn);
+        }
+    }
+}
