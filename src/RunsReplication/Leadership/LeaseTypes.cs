@@ -1,0 +1,85 @@
+namespace RunsReplication.Leadership;
+
+/// <summary>Why a leadership term ended. Fired exactly once per term.</summary>
+public enum LeaseLossReason
+{
+    /// <summary>The process woke up (timer or loop) already past its renew deadline: it was paused.</summary>
+    ExpiredWhilePaused,
+    /// <summary>Redis answered the renewal: the key is gone.</summary>
+    RenewalRefused,
+    /// <summary>Redis answered the renewal: the key holds another holder's value.</summary>
+    TakenByOther,
+    /// <summary>Renewals failed or hung until the renew deadline.</summary>
+    RedisUnreachable,
+    /// <summary>We released the lease (graceful shutdown).</summary>
+    Released,
+}
+
+public enum LeaseRole { Follower, Acquiring, Leader, Stopped }
+
+public enum RenewalOutcome { None, Renewed, Refused, TakenByOther, TimedOut, Failed }
+
+/// <summary>What to do after a term is lost (not released): contend again, or let the caller exit non-zero.</summary>
+public enum LeaseLossPolicy { Reacquire, Exit }
+
+/// <summary>Result of the acquire script: <see cref="FencingToken"/> is null when the key was already held.</summary>
+public readonly record struct AcquireResult(long? FencingToken, string? Holder)
+{
+    public bool Acquired => FencingToken is not null;
+}
+
+public enum RenewResult
+{
+    /// <summary>The key held our value and its expiry was reset.</summary>
+    Renewed,
+    /// <summary>The key does not exist (it was NOT re-created).</summary>
+    Missing,
+    /// <summary>The key holds another value.</summary>
+    HeldByOther,
+}
+
+/// <summary>The key as read from Redis: value (null when missing) and server-side PTTL in ms (negative when missing/no expiry).</summary>
+public readonly record struct LeaseHolder(string? Value, long PttlMs);
+
+/// <summary>The four Redis operations the lease needs. Implementations must never re-create a missing key on renew.</summary>
+public interface ILeaseStore
+{
+    /// <summary>SET NX PX + INCR fencing counter; the stored value is "&lt;instanceId&gt;|&lt;token&gt;".</summary>
+    Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>Compare-and-PEXPIRE.</summary>
+    Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>Compare-and-DEL. True when our value was deleted.</summary>
+    Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken);
+    /// <summary>GET + PTTL, for status.</summary>
+    Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>The seam the replication worker uses.</summary>
+public interface ILeadership
+{
+    /// Waits until this instance holds the lease (contending with jittered retries) and returns the term.
+    Task<LeadershipTerm> AcquireAsync(CancellationToken cancellationToken);
+    LeaseStatus Status { get; }
+}
+
+/// <summary>Snapshot for /healthz and the admin status route. Times in ms are on the local monotonic clock.</summary>
+public sealed record LeaseStatus(
+    string InstanceId,
+    LeaseRole Role,
+    long? FencingToken,
+    long? LeaseExpiresInMs,
+    long? RenewDeadlineInMs,
+    DateTimeOffset? LastRenewalAt,
+    RenewalOutcome LastRenewalOutcome,
+    string? Holder,
+    int ConsecutiveRenewalFailures,
+    DateTimeOffset? LoopHeartbeatAt,
+    long? LoopHeartbeatAgeMs,
+    LeaseLossReason? LastLossReason);
+
+/// <summary>Thrown by <see cref="ILeadership.AcquireAsync"/> under <see cref="LeaseLossPolicy.Exit"/> after a term was lost: the caller should exit non-zero.</summary>
+public sealed class LeadershipLostException(LeaseLossReason reason)
+    : Exception($"Leader lease was lost ({reason}) and the loss policy is 'exit'.")
+{
+    public LeaseLossReason Reason { get; } = reason;
+}

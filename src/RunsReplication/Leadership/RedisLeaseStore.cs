@@ -1,0 +1,94 @@
+using StackExchange.Redis;
+
+namespace RunsReplication.Leadership;
+
+/// <summary>
+/// The lease's Redis operations as Lua scripts. KEYS[1] is the lease key, KEYS[2] (acquire only) its fencing counter
+/// <c>&lt;key&gt;:fencing</c>. Single Redis node (or both keys in one slot); the counter never expires.
+/// Cancellation stops waiting, not the command itself; the caller enforces per-call timeouts.
+/// </summary>
+public sealed class RedisLeaseStore : ILeaseStore
+{
+    // Returns {token, value} when acquired, {0, currentValue} when the key is held.
+    internal const string AcquireScript = """
+        local current = redis.call('GET', KEYS[1])
+        if current then return {0, current} end
+        local token = redis.call('INCR', KEYS[2])
+        local value = ARGV[1] .. '|' .. token
+        redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
+        return {token, value}
+        """;
+
+    // 1 renewed, 0 missing (never re-created), -1 held by someone else.
+    internal const string RenewScript = """
+        local current = redis.call('GET', KEYS[1])
+        if not current then return 0 end
+        if current ~= ARGV[1] then return -1 end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        """;
+
+    internal const string ReleaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
+    internal const string ReadScript = """
+        return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+        """;
+
+    private readonly IConnectionMultiplexer _redis;
+    private readonly RedisKey _key;
+    private readonly RedisKey _fencingKey;
+    private readonly int _database;
+
+    public RedisLeaseStore(IConnectionMultiplexer redis, string key, int database = -1)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        _redis = redis;
+        _key = key;
+        _fencingKey = key + ":fencing";
+        _database = database;
+    }
+
+    public string Key => _key!;
+
+    private IDatabase Db => _redis.GetDatabase(_database);
+
+    public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        var result = await Db.ScriptEvaluateAsync(AcquireScript, [_key, _fencingKey],
+            [instanceId, (long)ttl.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var parts = (RedisResult[])result!;
+        var token = (long)parts[0];
+        var value = (string?)parts[1];
+        return token > 0 ? new AcquireResult(token, value) : new AcquireResult(null, value);
+    }
+
+    public async Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        var result = await Db.ScriptEvaluateAsync(RenewScript, [_key],
+            [value, (long)ttl.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return (long)result switch
+        {
+            1 => RenewResult.Renewed,
+            0 => RenewResult.Missing,
+            _ => RenewResult.HeldByOther,
+        };
+    }
+
+    public async Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken)
+    {
+        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [_key], [value])
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        return (long)result == 1;
+    }
+
+    public async Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken)
+    {
+        var result = await Db.ScriptEvaluateAsync(ReadScript, [_key])
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        var parts = (RedisResult[])result!;
+        return new LeaseHolder(parts[0].IsNull ? null : (string?)parts[0], (long)parts[1]);
+    }
+}
