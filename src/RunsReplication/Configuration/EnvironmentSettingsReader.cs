@@ -1,5 +1,7 @@
 using System.Globalization;
 
+using RunsReplication.Leadership;
+
 namespace RunsReplication.Configuration;
 
 /// <summary>
@@ -46,30 +48,30 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
                 Password = Text("RUN_REPLICATION_REDIS_PASSWORD", "REDIS_PASSWORD"),
                 TlsDisabled = Bool("RUN_REPLICATION_REDIS_TLS_DISABLED", Bool("REDIS_TLS_DISABLED", false)),
             },
-            LeaderLock = new LeaderLockSettings
-            {
-                TimeoutMs = Int("RUN_REPLICATION_LEADER_LOCK_TIMEOUT_MS", 30_000, 100, 3_600_000),
-                ExtendIntervalMs = Int("RUN_REPLICATION_LEADER_LOCK_EXTEND_INTERVAL_MS", 10_000, 10, 3_600_000),
-                AdditionalTimeMs = Int("RUN_REPLICATION_LEADER_LOCK_ADDITIONAL_TIME_MS", 10_000, 0, 3_600_000),
-                RetryIntervalMs = Int("RUN_REPLICATION_LEADER_LOCK_RETRY_INTERVAL_MS", 500, 10, 600_000),
-                LossPolicy = OneOf("RUN_REPLICATION_LEADER_LOCK_LOSS_POLICY", "reacquire", "reacquire", "exit"),
-                Key = Text("RUN_REPLICATION_LEADER_LOCK_KEY"),
-                TerminateStaleSlotHolder = Bool("RUN_REPLICATION_TERMINATE_STALE_SLOT_HOLDER", true),
-            },
+            TerminateStaleSlotHolder = Bool("RUN_REPLICATION_TERMINATE_STALE_SLOT_HOLDER", true),
             HttpPort = Int("RUN_REPLICATION_HTTP_PORT", defaults.HttpPort, 0, 65535),
             InstanceId = Text("RUN_REPLICATION_INSTANCE_ID") ?? ReplicationSettings.DefaultInstanceId(),
         };
 
         if (settings.InsertMaxDelay < settings.InsertBaseDelay)
             _problems.Add($"RUN_REPLICATION_INSERT_MAX_DELAY_MS={settings.InsertMaxDelay.TotalMilliseconds} is smaller than RUN_REPLICATION_INSERT_BASE_DELAY_MS={settings.InsertBaseDelay.TotalMilliseconds}: expected max >= base");
-        if (settings.LeaderLock.ExtendIntervalMs * 2 > settings.LeaderLock.TimeoutMs)
-            _problems.Add($"RUN_REPLICATION_LEADER_LOCK_EXTEND_INTERVAL_MS={settings.LeaderLock.ExtendIntervalMs} is not well below RUN_REPLICATION_LEADER_LOCK_TIMEOUT_MS={settings.LeaderLock.TimeoutMs}: expected at most half of the timeout, so a renewal can fail once and be retried before the lease ends");
+        settings = settings with { LeaderLease = ReadLeaderLease(settings) };
         if (settings.InstanceId.Length > 63 || settings.InstanceId.Any(c => char.IsControl(c)))
             _problems.Add($"RUN_REPLICATION_INSTANCE_ID='{settings.InstanceId}' is not valid: expected at most 63 printable characters (it becomes PostgreSQL's application_name)");
 
         if (_problems.Count > 0)
             throw new SettingsException(_problems.ToList());
         return settings;
+    }
+
+    private LeaderLeaseOptions ReadLeaderLease(ReplicationSettings settings)
+    {
+        var lease = LeaderLeaseOptions.FromEnvironment(getVariable, _problems, settings.SlotName);
+        lease.InstanceId = settings.InstanceId;
+        if (Text("RUN_REPLICATION_LEADER_LOCK_KEY") is { } key)
+            lease.Key = key;
+        _problems.AddRange(lease.Validate());
+        return lease;
     }
 
     private string? ReadPostgres()

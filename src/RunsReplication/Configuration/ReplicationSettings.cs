@@ -1,3 +1,5 @@
+using RunsReplication.Leadership;
+
 namespace RunsReplication.Configuration;
 
 /// <summary>
@@ -26,7 +28,9 @@ public sealed record ReplicationSettings
     public bool MigrateOnStart { get; init; } = true;
 
     public RedisSettings Redis { get; init; } = new();
-    public LeaderLockSettings LeaderLock { get; init; } = new();
+    public LeaderLeaseOptions LeaderLease { get; init; } = new();
+    /// <summary>Whether a new leader may end the walsender of a previous holder whose lease has ended.</summary>
+    public bool TerminateStaleSlotHolder { get; init; } = true;
 
     public int HttpPort { get; init; } = 9464;
     public string InstanceId { get; init; } = DefaultInstanceId();
@@ -45,15 +49,4 @@ public sealed record RedisSettings
     // Records print every property; keep the password out of any log line that prints settings.
     public override string ToString() =>
         $"{Host}:{Port} (user {Username ?? "(none)"}, password {(Password is null ? "unset" : "set")}, tls {(TlsDisabled ? "off" : "on")})";
-}
-
-public sealed record LeaderLockSettings
-{
-    public int TimeoutMs { get; init; } = 30_000;
-    public int ExtendIntervalMs { get; init; } = 10_000;
-    public int AdditionalTimeMs { get; init; } = 10_000;
-    public int RetryIntervalMs { get; init; } = 500;
-    public string LossPolicy { get; init; } = "reacquire";
-    public string? Key { get; init; }
-    public bool TerminateStaleSlotHolder { get; init; } = true;
 }
