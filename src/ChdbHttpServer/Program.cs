@@ -37,6 +37,19 @@ var app = builder.Build();
 var endpoint = new ClickHouseHttpEndpoint(executor, options);
 app.Run(endpoint.HandleAsync);
 
+// chDB ships embedded-friendly defaults that a ClickHouse server does not have (lenient best_effort date parsing,
+// async inserts, SELECT-less queries). Tests must fail where production would, so the session starts with the
+// server defaults; per-request settings are restored to these values afterwards.
+using (var serverDefaults = await executor.ExecuteAsync(
+           "SET date_time_input_format = 'basic', async_insert = 0, implicit_select = 0", CancellationToken.None))
+{
+    if (serverDefaults.Error is { } error)
+    {
+        Console.Error.WriteLine($"chdb-http-server: cannot apply server defaults: {error}");
+        return 1;
+    }
+}
+
 using (var version = await executor.ExecuteAsync("SELECT version()", CancellationToken.None))
 {
     Console.WriteLine($"chdb-http-server: ClickHouse {version.ReadAllText().Trim()} (chDB) on http://{options.Host}:{options.Port}, data {options.DataPath}, pid {Environment.ProcessId}");
