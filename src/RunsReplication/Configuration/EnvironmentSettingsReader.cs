@@ -40,14 +40,14 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
             DisableErrorFingerprinting = Bool("RUN_REPLICATION_DISABLE_ERROR_FINGERPRINTING", false),
             StreamBufferSize = Int("RUN_REPLICATION_STREAM_BUFFER_SIZE", defaults.StreamBufferSize, 16, 10_000_000),
             MigrateOnStart = Bool("RUN_REPLICATION_MIGRATE_ON_START", true),
-            Redis = new RedisSettings
-            {
-                Host = Text("RUN_REPLICATION_REDIS_HOST", "REDIS_HOST") ?? "localhost",
-                Port = Int("RUN_REPLICATION_REDIS_PORT", 6379, 1, 65535, "REDIS_PORT"),
-                Username = Text("RUN_REPLICATION_REDIS_USERNAME", "REDIS_USERNAME"),
-                Password = Text("RUN_REPLICATION_REDIS_PASSWORD", "REDIS_PASSWORD"),
-                TlsDisabled = Bool("RUN_REPLICATION_REDIS_TLS_DISABLED", Bool("REDIS_TLS_DISABLED", false)),
-            },
+            Redis = new RedisConnectionSettings(
+                Host: Text("RUN_REPLICATION_REDIS_HOST", "REDIS_HOST") ?? "localhost",
+                Port: Int("RUN_REPLICATION_REDIS_PORT", 6379, 1, 65535, "REDIS_PORT"),
+                Username: Text("RUN_REPLICATION_REDIS_USERNAME", "REDIS_USERNAME"),
+                Password: Text("RUN_REPLICATION_REDIS_PASSWORD", "REDIS_PASSWORD"),
+                // TLS is on unless disabled: the reference's rule.
+                TlsDisabled: Bool("RUN_REPLICATION_REDIS_TLS_DISABLED", Bool("REDIS_TLS_DISABLED", false)),
+                SkipCertificateValidation: Bool("RUN_REPLICATION_REDIS_TLS_SKIP_VERIFY", false)),
             TerminateStaleSlotHolder = Bool("RUN_REPLICATION_TERMINATE_STALE_SLOT_HOLDER", true),
             HttpPort = Int("RUN_REPLICATION_HTTP_PORT", defaults.HttpPort, 0, 65535),
             InstanceId = Text("RUN_REPLICATION_INSTANCE_ID") ?? ReplicationSettings.DefaultInstanceId(),

@@ -27,7 +27,7 @@ public sealed record ReplicationSettings
     public int StreamBufferSize { get; init; } = 10_000;
     public bool MigrateOnStart { get; init; } = true;
 
-    public RedisSettings Redis { get; init; } = new();
+    public RedisConnectionSettings Redis { get; init; } = new("localhost", 6379);
     public LeaderLeaseOptions LeaderLease { get; init; } = new();
     /// <summary>Whether a new leader may end the walsender of a previous holder whose lease has ended.</summary>
     public bool TerminateStaleSlotHolder { get; init; } = true;
@@ -36,17 +36,4 @@ public sealed record ReplicationSettings
     public string InstanceId { get; init; } = DefaultInstanceId();
 
     public static string DefaultInstanceId() => $"{Environment.MachineName}-{Environment.ProcessId}";
-}
-
-public sealed record RedisSettings
-{
-    public string Host { get; init; } = "localhost";
-    public int Port { get; init; } = 6379;
-    public string? Username { get; init; }
-    public string? Password { get; init; }
-    public bool TlsDisabled { get; init; }
-
-    // Records print every property; keep the password out of any log line that prints settings.
-    public override string ToString() =>
-        $"{Host}:{Port} (user {Username ?? "(none)"}, password {(Password is null ? "unset" : "set")}, tls {(TlsDisabled ? "off" : "on")})";
 }

@@ -10,6 +10,10 @@ public sealed class ReplicationStatus
     private long _receivedLsn;
     private volatile bool _streaming;
     private volatile int _backendPid;
+    private int _streamStarts;
+
+    /// <summary>How many times a stream started; lets the worker tell a new incident from a repeated one.</summary>
+    public int StreamStarts => Volatile.Read(ref _streamStarts);
 
     public ulong ConfirmedLsn => (ulong)Interlocked.Read(ref _confirmedLsn);
     public ulong ReceivedLsn => (ulong)Interlocked.Read(ref _receivedLsn);
@@ -22,6 +26,8 @@ public sealed class ReplicationStatus
 
     internal void SetStreaming(bool streaming, int? pid)
     {
+        if (streaming)
+            Interlocked.Increment(ref _streamStarts);
         _streaming = streaming;
         _backendPid = pid ?? 0;
     }

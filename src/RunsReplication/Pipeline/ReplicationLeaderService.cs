@@ -1,0 +1,188 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RunsReplication.ClickHouse;
+using RunsReplication.Configuration;
+using RunsReplication.Leadership;
+using RunsReplication.Observability;
+using RunsReplication.Postgres;
+
+namespace RunsReplication.Pipeline;
+
+/// <summary>
+/// The long-lived loop of an instance: migrate ClickHouse, contend for the lease, and while leading run the
+/// replication pipeline, reconnecting with backoff when the stream drops. Everything the leader does is linked to
+/// the term's <see cref="LeadershipTerm.Lost"/> token, so losing the lease stops the stream, the flushes and the
+/// acknowledgements at once; the lease itself writes the one log line about the loss.
+/// </summary>
+public sealed class ReplicationLeaderService(
+    ReplicationSettings settings,
+    ILeadership leadership,
+    ReplicationPipeline pipeline,
+    ReplicationSetup setup,
+    ClickHouseMigrator migrator,
+    ReplicationStatus status,
+    ReplicationMetrics metrics,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<ReplicationLeaderService> logger) : BackgroundService
+{
+    /// <summary>How long a graceful stop may spend storing what was read before it gives up (and confirms nothing more).</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(20);
+
+    private volatile ReplicationRole _role = ReplicationRole.Starting;
+    private volatile bool _migrated;
+
+    public ReplicationRole Role => _role;
+    public bool Migrated => _migrated || !settings.MigrateOnStart;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (settings.MigrateOnStart)
+                await MigrateAsync(stoppingToken).ConfigureAwait(false);
+
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                _role = ReplicationRole.Follower;
+                LeadershipTerm term;
+                try
+                {
+                    term = await leadership.AcquireAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (LeadershipLostException e)
+                {
+                    logger.LogError("Exiting: the lease was lost ({Reason}) and RUN_REPLICATION_LEADER_LOCK_LOSS_POLICY is exit", e.Reason);
+                    Environment.ExitCode = 3;
+                    lifetime.StopApplication();
+                    return;
+                }
+
+                _role = ReplicationRole.Leader;
+                logger.LogInformation("Leading replication of slot {Slot} with fencing token {FencingToken}", settings.SlotName, term.FencingToken);
+                try
+                {
+                    await LeadAsync(term, stoppingToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    term.ReportWorkStopped();
+                }
+
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    _role = ReplicationRole.Stopping;
+                    // The stream is closed; releasing lets another instance take over without waiting a TTL.
+                    await term.ReleaseAsync(CancellationToken.None).ConfigureAwait(false);
+                    return;
+                }
+                if (term.LossReason is { } reason)
+                    metrics.LeaseLosses.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            _role = ReplicationRole.Stopping;
+        }
+    }
+
+    private async Task MigrateAsync(CancellationToken stoppingToken)
+    {
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            try
+            {
+                await migrator.MigrateAsync(settings.ClickHouseDatabase, stoppingToken).ConfigureAwait(false);
+                _migrated = true;
+                if (backoff.Attempts > 0)
+                    logger.LogInformation("ClickHouse migrations succeeded after {Failures} failed attempts", backoff.Attempts);
+                return;
+            }
+            catch (ClickHouseException e)
+            {
+                if (backoff.Attempts == 0)
+                    logger.LogError("ClickHouse migrations failed; retrying with backoff: {Error}", e.Message);
+                await Task.Delay(backoff.Next(), time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task LeadAsync(LeadershipTerm term, CancellationToken stoppingToken)
+    {
+        // Abort on lease loss, or when a graceful stop overruns its drain time.
+        using var drainOverrun = new CancellationTokenSource(Timeout.InfiniteTimeSpan, time);
+        using var onStop = stoppingToken.Register(() => drainOverrun.CancelAfter(DrainTimeout));
+        using var abort = CancellationTokenSource.CreateLinkedTokenSource(term.Lost, drainOverrun.Token);
+
+        var backoff = new Backoff(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
+        var failures = 0;
+        string? lastProblem = null;
+        var slotBusyAttempts = 0;
+        var terminateRefusedLogged = false;
+
+        while (!abort.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
+        {
+            var streamedBefore = status.StreamStarts;
+            try
+            {
+                await pipeline.RunAsync(stoppingToken, abort.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception) when (abort.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && settings.TerminateStaleSlotHolder)
+            {
+                // We hold the lease, so whoever holds the slot lost theirs: a paused or partitioned process that
+                // PostgreSQL has not noticed. Give a handing-over leader a moment, then end its walsender.
+                slotBusyAttempts++;
+                if (slotBusyAttempts > 1)
+                {
+                    var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
+                    var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);
+                    if (pid is not null)
+                        logger.LogWarning("Ended stale walsender {Pid} ({Holder}) that held slot {Slot} after our lease proved its holder's lease over",
+                            pid, holder?.ActiveApplicationName, settings.SlotName);
+                    else if (!terminateRefusedLogged)
+                    {
+                        terminateRefusedLogged = true;
+                        logger.LogWarning("Slot {Slot} is held by {Holder} and it could not be ended (no right to pg_terminate_backend?); waiting for wal_sender_timeout",
+                            settings.SlotName, holder?.ActiveApplicationName);
+                    }
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(slotBusyAttempts == 1 ? 1000 : 500), time, abort.Token).ConfigureAwait(false);
+                continue;
+            }
+            catch (Exception e)
+            {
+                // A run that streamed before failing is a new incident; repeats of one incident log once.
+                if (status.StreamStarts != streamedBefore)
+                {
+                    failures = 0;
+                    backoff.Reset();
+                    lastProblem = null;
+                }
+                failures++;
+                var problem = $"{e.GetType().Name}: {e.Message}";
+                if (problem != lastProblem)
+                {
+                    lastProblem = problem;
+                    var level = e is ReplicationSetupException ? LogLevel.Error : LogLevel.Warning;
+                    logger.Log(level, "Replication stream failed (failure {Failures}); reconnecting with backoff: {Error}", failures, problem);
+                }
+                status.LastStreamError = problem;
+                await Task.Delay(backoff.Next(), time, abort.Token).ConfigureAwait(false);
+            }
+        }
+    }
+}
