@@ -128,3 +128,21 @@ public class LeaderLeaseOptionsTests
         Assert.Contains("RUN_REPLICATION_LEADER_LOCK_LOSS_POLICY='panic': expected 'reacquire' or 'exit'", errors);
     }
 }
+
+public class RedisConnectionFactoryTests
+{
+    [Fact]
+    public void Tls_on_by_default_short_timeouts_and_no_password_in_text()
+    {
+        var s = new RedisConnectionSettings("redis.internal", 6380, "svc", "s3cret!");
+        var o = RedisConnectionFactory.BuildOptions(s);
+        Assert.True(o.Ssl);
+        Assert.False(o.AbortOnConnectFail);
+        Assert.Equal(2000, o.ConnectTimeout);
+        Assert.Equal(1000, o.AsyncTimeout);
+        Assert.Equal("svc", o.User);
+        Assert.DoesNotContain("s3cret", s.ToString());
+        Assert.DoesNotContain("s3cret", o.ToString(includePassword: false));
+        Assert.False(RedisConnectionFactory.BuildOptions(s with { TlsDisabled = true }).Ssl);
+    }
+}
