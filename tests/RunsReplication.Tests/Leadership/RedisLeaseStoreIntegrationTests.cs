@@ -82,12 +82,12 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
     [Fact]
     public async Task RedisLeadership_renews_on_real_time_and_steps_down_when_the_key_is_deleted()
     {
-        var options = new LeaderLeaseOptions { Key = _key, InstanceId = "it", LockTimeoutMs = 1000, ExtendIntervalMs = 200, RetryIntervalMs = 50, CallTimeoutMs = 300 };
+        var options = new LeaderLeaseOptions { Key = _key, InstanceId = "it", LockTimeoutMs = 3000, ExtendIntervalMs = 500, RetryIntervalMs = 100, CallTimeoutMs = 500 };
         await using var leadership = new RedisLeadership(_redis, options, NullLogger<RedisLeadership>.Instance);
         var term = await leadership.AcquireAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
         Assert.Equal("it|1", term.HolderValue);
 
-        await Task.Delay(1500); // longer than the TTL: only renewals keep it
+        await Task.Delay(3500); // longer than the TTL: only renewals keep it
         Assert.False(term.Lost.IsCancellationRequested);
         Assert.Equal(LeaseRole.Leader, leadership.Status.Role);
         Assert.Equal("it|1", (string?)await Db.StringGetAsync(_key));
