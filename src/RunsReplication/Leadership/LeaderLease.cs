@@ -226,6 +226,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
 
                 RenewResult? result = null;
                 Exception? error = null;
+                int failures = 0;
                 try
                 {
                     var timeout = Min(_o.CallTimeout, _time.GetElapsedTime(sentAt, deadline));
@@ -235,6 +236,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
                 catch (Exception ex) when (!ct.IsCancellationRequested)
                 {
                     error = ex; // a timeout is "unknown": it extends nothing
+                    lock (term.Gate) failures = ++term.ConsecutiveFailures; // before clearing in-flight (see Classify)
                 }
                 finally
                 {
@@ -275,8 +277,6 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
                         Lose(term, LeaseLossReason.TakenByOther);
                         return;
                     default:
-                        int failures;
-                        lock (term.Gate) failures = ++term.ConsecutiveFailures;
                         Record(error is TimeoutException ? RenewalOutcome.TimedOut : RenewalOutcome.Failed, sentAt, failures);
                         if (failures == 1)
                             _log.LogWarning(

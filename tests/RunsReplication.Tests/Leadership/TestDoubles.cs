@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using RunsReplication.Leadership;
+
+namespace RunsReplication.Tests.Leadership;
+
+/// <summary>In-memory Redis stand-in whose answers a test can script. Records every call.</summary>
+internal sealed class ScriptedLeaseStore : ILeaseStore
+{
+    private long _counter;
+    public readonly ConcurrentQueue<string> Calls = new();
+    public volatile string? Holder;
+    public Func<Task<RenewResult>>? OnRenew;
+    public Func<Task<AcquireResult>>? OnAcquire;
+
+    public int Count(string prefix) => Calls.Count(c => c.StartsWith(prefix, StringComparison.Ordinal));
+
+    public Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        Calls.Enqueue("acquire");
+        if (OnAcquire is { } f) return f();
+        if (Holder is { } h) return Task.FromResult(new AcquireResult(null, h));
+        var token = Interlocked.Increment(ref _counter);
+        Holder = $"{instanceId}|{token}";
+        return Task.FromResult(new AcquireResult(token, Holder));
+    }
+
+    public Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
+    {
+        Calls.Enqueue("renew:" + value);
+        if (OnRenew is { } f) return f();
+        // compare-and-pexpire: never assigns Holder
+        var h = Holder;
+        return Task.FromResult(h is null ? RenewResult.Missing : h == value ? RenewResult.Renewed : RenewResult.HeldByOther);
+    }
+
+    public Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken)
+    {
+        Calls.Enqueue("release:" + value);
+        if (Holder != value) return Task.FromResult(false);
+        Holder = null;
+        return Task.FromResult(true);
+    }
+
+    public Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken)
+    {
+        Calls.Enqueue("read");
+        return Task.FromResult(new LeaseHolder(Holder, Holder is null ? -2 : 1000));
+    }
+}
+
+internal sealed record LogLine(LogLevel Level, string Message, IReadOnlyDictionary<string, object?> Fields);
+
+internal sealed class CapturingLogger : ILogger
+{
+    public readonly ConcurrentQueue<LogLine> Lines = new();
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        var fields = new Dictionary<string, object?>();
+        if (state is IEnumerable<KeyValuePair<string, object?>> kvs)
+            foreach (var kv in kvs) fields[kv.Key] = kv.Value;
+        Lines.Enqueue(new LogLine(logLevel, formatter(state, exception), fields));
+    }
+
+    public List<LogLine> Matching(string text) => Lines.Where(l => l.Message.Contains(text, StringComparison.Ordinal)).ToList();
+}
+
+/// <summary>
+/// Delegates to a FakeTimeProvider (monotonic clock and timers) but lets a test skew only the wall clock.
+/// (Subclassing FakeTimeProvider does not work: its timers follow the virtual GetUtcNow.)
+/// </summary>
+internal sealed class WallSkewedClock(FakeTimeProvider inner) : TimeProvider
+{
+    public TimeSpan WallSkew { get; set; }
+    public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + WallSkew;
+    public override long GetTimestamp() => inner.GetTimestamp();
+    public override long TimestampFrequency => inner.TimestampFrequency;
+    public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+        inner.CreateTimer(callback, state, dueTime, period);
+}
+
+internal sealed class Harness : IAsyncDisposable
+{
+    private int _seenParks;
+    public readonly FakeTimeProvider Time = new(new DateTimeOffset(2026, 5, 1, 12, 0, 0, TimeSpan.Zero));
+    public readonly WallSkewedClock Clock;
+    public readonly ScriptedLeaseStore Store = new();
+    public readonly CapturingLogger Log = new();
+    public readonly ConcurrentQueue<LeaseLossReason> WatchdogCalls = new();
+    public readonly LeaderLeaseOptions Options;
+    public readonly LeaderLease Lease;
+
+    public Harness(Action<LeaderLeaseOptions>? configure = null)
+    {
+        Clock = new WallSkewedClock(Time);
+        Options = new LeaderLeaseOptions { InstanceId = "me", Key = "k" };
+        configure?.Invoke(Options);
+        // random = 0.5 → jitter factor exactly 1.0, backoff midpoints: deterministic schedules.
+        Lease = new LeaderLease(Store, Options, Clock, Log, r => WatchdogCalls.Enqueue(r), () => 0.5);
+    }
+
+    public static readonly TimeSpan RenewDeadline = TimeSpan.FromMilliseconds(19_849); // defaults
+
+    /// <summary>Waits until a lease loop has parked on a (fake) timer since the last call, then advances.</summary>
+    public async Task AdvanceParkedAsync(TimeSpan delta)
+    {
+        await Eventually(() => Lease.Parks > _seenParks, "a lease loop to park");
+        _seenParks = Lease.Parks;
+        Time.Advance(delta);
+    }
+
+    public void SyncParks() => _seenParks = Lease.Parks;
+
+    public static async Task Eventually(Func<bool> condition, string what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(5);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("Timed out waiting for " + what);
+            await Task.Delay(2);
+        }
+    }
+
+    public static async Task<T> Within<T>(Task<T> task) => await task.WaitAsync(TimeSpan.FromSeconds(5));
+
+    public async ValueTask DisposeAsync() => await Lease.DisposeAsync();
+}
