@@ -55,10 +55,36 @@ public sealed class ClickHouseSink
         ["input_format_parallel_parsing"] = "0",
     };
 
-    public async Task StoreAsync(RowBatch batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Stores a group of consecutive batches as one insert per table. Under a backlog the workers find several
+    /// batches waiting and write them together, so ClickHouse sees few large inserts (few parts) instead of many
+    /// small ones, while an idle stream still flushes each small batch on its interval.
+    /// </summary>
+    public async Task StoreAsync(IReadOnlyList<RowBatch> group, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
-        var changes = batch.Changes.ToArray();
+        // Latest change per (event kind, run) across the group; batches are in stream order, so on equal versions
+        // the later one wins, as within a batch.
+        var latest = new Dictionary<(ChangeKind, string), int>();
+        var merged = new List<TaskRunChange>(group.Sum(b => b.Changes.Count));
+        foreach (var batch in group)
+        {
+            foreach (var change in batch.Changes)
+            {
+                var key = (change.Kind, change.Run.Id);
+                if (latest.TryGetValue(key, out var index))
+                {
+                    if (change.Version >= merged[index].Version)
+                        merged[index] = change;
+                }
+                else
+                {
+                    latest[key] = merged.Count;
+                    merged.Add(change);
+                }
+            }
+        }
+        var changes = merged.ToArray();
         // The table's ORDER BY, then arrival order so that within a transaction the later change is written last.
         var arrival = new Dictionary<TaskRunChange, int>(changes.Length, ReferenceEqualityComparer.Instance);
         for (var i = 0; i < changes.Length; i++)

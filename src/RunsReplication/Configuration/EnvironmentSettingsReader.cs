@@ -40,6 +40,7 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
             DisableErrorFingerprinting = Bool("RUN_REPLICATION_DISABLE_ERROR_FINGERPRINTING", false),
             StreamBufferSize = Int("RUN_REPLICATION_STREAM_BUFFER_SIZE", defaults.StreamBufferSize, 16, 10_000_000),
             MigrateOnStart = Bool("RUN_REPLICATION_MIGRATE_ON_START", true),
+            MaxRowsPerInsert = Int("RUN_REPLICATION_MAX_ROWS_PER_INSERT", defaults.MaxRowsPerInsert, 1, 1_000_000),
             Redis = new RedisConnectionSettings(
                 Host: Text("RUN_REPLICATION_REDIS_HOST", "REDIS_HOST") ?? "localhost",
                 Port: Int("RUN_REPLICATION_REDIS_PORT", 6379, 1, 65535, "REDIS_PORT"),

@@ -26,6 +26,8 @@ public sealed record ReplicationSettings
     /// <summary>Events buffered between the stream reader and the batcher (the backpressure bound).</summary>
     public int StreamBufferSize { get; init; } = 10_000;
     public bool MigrateOnStart { get; init; } = true;
+    /// <summary>Most rows one insert carries when workers group waiting batches under a backlog.</summary>
+    public int MaxRowsPerInsert { get; init; } = 20_000;
 
     public RedisConnectionSettings Redis { get; init; } = new("localhost", 6379);
     public LeaderLeaseOptions LeaderLease { get; init; } = new();

@@ -37,7 +37,8 @@ public sealed class ReplicationPipeline(
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        var batches = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(settings.MaxFlushConcurrency)
+        // Room for a backlog of cut batches, bounded in rows, so that workers can group them into large inserts.
+        var batches = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(Math.Max(2 * settings.MaxFlushConcurrency, settings.MaxRowsPerInsert / settings.FlushBatchSize))
         {
             FullMode = BoundedChannelFullMode.Wait,
         });
@@ -80,10 +81,21 @@ public sealed class ReplicationPipeline(
             .RunAsync(events.Reader, batches.Writer, acks.Writer, token), failed);
         var workers = Enumerable.Range(0, settings.MaxFlushConcurrency).Select(_ => Guard(async () =>
         {
-            await foreach (var batch in batches.Reader.ReadAllAsync(token).ConfigureAwait(false))
+            var group = new List<RowBatch>();
+            while (await batches.Reader.WaitToReadAsync(token).ConfigureAwait(false))
             {
-                await sink.StoreAsync(batch, token).ConfigureAwait(false);
-                await acks.Writer.WriteAsync(AckSignal.StoredBatch(batch.Sequence), token).ConfigureAwait(false);
+                group.Clear();
+                var rows = 0;
+                while (rows < settings.MaxRowsPerInsert && batches.Reader.TryRead(out var batch))
+                {
+                    group.Add(batch);
+                    rows += batch.Changes.Count;
+                }
+                if (group.Count == 0)
+                    continue;
+                await sink.StoreAsync(group, token).ConfigureAwait(false);
+                foreach (var stored in group)
+                    await acks.Writer.WriteAsync(AckSignal.StoredBatch(stored.Sequence), token).ConfigureAwait(false);
             }
         }, failed)).ToArray();
         var ackTask = Guard(() => acknowledger.RunAsync(acks.Reader, token), failed);

@@ -191,7 +191,7 @@ public sealed class ReplicationSetup(ReplicationSettings settings, ILogger<Repli
             WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2
             """, connection);
         command.Parameters.Add(new NpgsqlParameter { Value = Slot });
-        command.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(lsn) });
+        command.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(lsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
