@@ -73,10 +73,12 @@ public sealed class ResilienceTests
     {
         await using var f = await ReplicationFixture.CreateAsync(nameof(Replicator_killed_mid_batch_and_restarted_loses_nothing));
         using var stopWorkload = new CancellationTokenSource();
-        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(20), stopWorkload.Token);
+        Task<int> workload;
         await using (var first = ReplicatorProcess.Start(f, "first", new Dictionary<string, string> { ["RUN_REPLICATION_FLUSH_BATCH_SIZE"] = "500" }))
         {
+            // The slot is created by the first leader: changes before it are not part of the stream.
             await WaitStreamingAsync(first);
+            workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(20), stopWorkload.Token);
             await f.ExecuteAsync(Workload.InsertRuns("burst", 20_000));
             await Task.Delay(700); // mid-stream: some batches stored, others in flight
             first.Signal(ReplicatorProcess.SIGKILL);
