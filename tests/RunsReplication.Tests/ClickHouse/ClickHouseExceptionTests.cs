@@ -90,4 +90,17 @@ public class ClickHouseExceptionTests
         Assert.True(ClickHouseException.FromResponse(500, "Code: 241. something", "516").IsPermanent);
         Assert.True(ClickHouseException.FromResponse(400, "whatever", "117").IsDataError);
     }
+
+    [Theory]
+    [InlineData("Code: 241. DB::Exception: Memory limit (total) exceeded: would use 3.51 GiB (MEMORY_LIMIT_EXCEEDED)", 241)]
+    [InlineData("Code: 173. DB::Exception: Cannot allocate memory (CANNOT_ALLOCATE_MEMORY)", 173)]
+    [InlineData("Code: 252. DB::Exception: Too many parts (300) in all partitions in total (TOO_MANY_PARTS)", 252)]
+    public void Server_resource_exhaustion_is_retryable_not_bad_data(string body, int code)
+    {
+        // Classed as data errors, these would send every row of the batch through isolation and drop them.
+        var e = ClickHouseException.FromResponse(500, body, null);
+        Assert.Equal(code, e.Code);
+        Assert.False(e.IsDataError);
+        Assert.False(e.IsPermanent);
+    }
 }
