@@ -255,4 +255,25 @@ public class EnvironmentSettingsReaderTests
         Assert.DoesNotContain(Password, s.ClickHouse.ToString());
         Assert.Contains("clickhouse:8123", s.ClickHouse.ToString());
     }
+
+    [Fact]
+    public void Password_never_appears_in_replication_settings_text()
+    {
+        var s = Read(With(("RUN_REPLICATION_REDIS_PASSWORD", Password)));
+        var text = s.ToString();
+        Assert.DoesNotContain(Password, text);
+        Assert.Contains("db.internal", text);
+        Assert.Contains("task_runs_to_clickhouse_v1", text);
+    }
+
+    [Theory]
+    [InlineData("DATABASE_URL", "postgresql://postgres:" + Password + "@db:99999/triggerdev")]
+    [InlineData("DATABASE_URL", "postgresql://postgres:" + Password + "@db host/triggerdev")]
+    [InlineData("RUN_REPLICATION_CLICKHOUSE_URL", "http://default:" + Password + "@clickhouse:port")]
+    public void Passwords_never_appear_in_problem_lines_for_unparseable_urls(string name, string value)
+    {
+        var problem = Assert.Single(Problems(With((name, value))));
+        Assert.Contains(name, problem);
+        Assert.DoesNotContain(Password, problem);
+    }
 }
