@@ -126,6 +126,19 @@ public class AckWatermarkTests
         Assert.Equal(1, w.Pending);
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void Registering_out_of_order_throws_even_after_everything_drained(long sequence)
+    {
+        var w = new AckWatermark();
+        w.Register(4, 100);
+        Assert.True(w.MarkStored(4));
+        Assert.Equal(0, w.Pending);
+        Assert.Throws<InvalidOperationException>(() => w.Register(sequence, 50));
+        Assert.Equal(0, w.Pending);
+    }
+
     [Fact]
     public void Unknown_sequence_throws()
     {
