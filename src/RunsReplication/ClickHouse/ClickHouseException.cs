@@ -12,8 +12,10 @@ public sealed partial class ClickHouseException : Exception
     // syntax, privileges, read-only.
     private static readonly HashSet<int> PermanentCodes = [16, 47, 60, 62, 81, 164, 192, 193, 194, 195, 497, 516];
 
-    // The data of one row could not be read into its column: isolate the row, keep its batch-mates.
-    private static readonly HashSet<int> DataCodes = [6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 130, 131, 173, 241, 252, 1001];
+    // The data of one row could not be read into its column: isolate the row, keep its batch-mates. Resource
+    // exhaustion (173 CANNOT_ALLOCATE_MEMORY, 241 MEMORY_LIMIT_EXCEEDED, 252 TOO_MANY_PARTS) is not here: it says
+    // nothing about the rows, and isolating would end with rows dropped; it is retried like an outage.
+    private static readonly HashSet<int> DataCodes = [6, 26, 27, 32, 33, 38, 41, 53, 69, 70, 72, 117, 130, 131, 1001];
 
     public int? Code { get; }
     public int? HttpStatus { get; }

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Npgsql;
 
 namespace RunsReplication.Configuration;
@@ -7,7 +8,7 @@ namespace RunsReplication.Configuration;
 /// Npgsql connection string. Prisma-only query parameters (<c>schema</c>, <c>connection_limit</c>, ...) are
 /// accepted and ignored; <c>sslmode</c> is honoured.
 /// </summary>
-public static class DatabaseUrl
+public static partial class DatabaseUrl
 {
     private static readonly HashSet<string> IgnoredParameters = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -67,9 +68,16 @@ public static class DatabaseUrl
     /// <summary>The URL with its password replaced, for messages and logs.</summary>
     public static string Redact(string url)
     {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !uri.UserInfo.Contains(':'))
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+            // Unparseable (a bad port, a space in the host...) but it may still carry a password.
+            return UnparsedPassword().Replace(url, "${prefix}:***@", 1);
+        if (!uri.UserInfo.Contains(':'))
             return url;
         var user = uri.UserInfo[..uri.UserInfo.IndexOf(':')];
         return new UriBuilder(uri) { UserName = user, Password = "***" }.Uri.ToString();
     }
+
+    // scheme://user:password@ — the password runs to the last '@' before the path.
+    [GeneratedRegex(@"^(?<prefix>[^:/?#]*://[^:/?#@]*):[^/?#]*@")]
+    private static partial Regex UnparsedPassword();
 }

@@ -1,3 +1,5 @@
+using System.Text;
+using Npgsql;
 using RunsReplication.Leadership;
 
 namespace RunsReplication.Configuration;
@@ -36,6 +38,31 @@ public sealed record ReplicationSettings
 
     public int HttpPort { get; init; } = 9464;
     public string InstanceId { get; init; } = DefaultInstanceId();
+
+    /// <summary>Every setting, with the PostgreSQL password replaced (the record's generated text would print it).</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder("ReplicationSettings { ");
+        var redacted = this with { PostgresConnectionString = RedactConnectionString(PostgresConnectionString) };
+        if (redacted.PrintMembers(text))
+            text.Append(' ');
+        return text.Append('}').ToString();
+    }
+
+    private static string RedactConnectionString(string connectionString)
+    {
+        try
+        {
+            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            if (!string.IsNullOrEmpty(builder.Password))
+                builder.Password = "***";
+            return builder.ConnectionString;
+        }
+        catch (ArgumentException)
+        {
+            return "(unreadable connection string)";
+        }
+    }
 
     public static string DefaultInstanceId() => $"{Environment.MachineName}-{Environment.ProcessId}";
 }

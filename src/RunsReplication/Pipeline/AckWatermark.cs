@@ -20,14 +20,16 @@ public sealed class AckWatermark
     /// <summary>Registers batch <paramref name="sequence"/>; sequences must be registered in increasing order.</summary>
     public void Register(long sequence, ulong safeLsn)
     {
-        if (_order.Count > 0 && sequence <= _lastRegistered)
+        if (_anyRegistered && sequence <= _lastRegistered)
             throw new InvalidOperationException($"batch {sequence} registered after batch {_lastRegistered}");
         _lastRegistered = sequence;
+        _anyRegistered = true;
         _order.Enqueue(sequence);
         _batches[sequence] = (safeLsn, false);
     }
 
-    private long _lastRegistered = long.MinValue;
+    private long _lastRegistered;
+    private bool _anyRegistered;
 
     /// <summary>Marks a batch stored. Returns true when <see cref="Confirmed"/> moved forward.</summary>
     public bool MarkStored(long sequence)
