@@ -9,11 +9,17 @@ namespace RunsReplication.Leadership;
 /// </summary>
 public sealed class RedisLeaseStore : ILeaseStore
 {
-    // Returns {token, value} when acquired, {0, currentValue} when the key is held.
+    // Returns {token, value} when acquired, {0, currentValue} when the key is held. ARGV[3] is the highest token
+    // this instance has seen: a Redis that restarted empty has lost the counter, and tokens must still only grow.
     internal const string AcquireScript = """
         local current = redis.call('GET', KEYS[1])
         if current then return {0, current} end
         local token = redis.call('INCR', KEYS[2])
+        local floor = tonumber(ARGV[3])
+        if token <= floor then
+          token = floor + 1
+          redis.call('SET', KEYS[2], token)
+        end
         local value = ARGV[1] .. '|' .. token
         redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
         return {token, value}
@@ -55,14 +61,31 @@ public sealed class RedisLeaseStore : ILeaseStore
 
     private IDatabase Db => _redis.GetDatabase(_database);
 
+    private long _highestTokenSeen;
+
+    /// <summary>The highest fencing token seen in any holder value, ours or another instance's.</summary>
+    public long HighestTokenSeen => Interlocked.Read(ref _highestTokenSeen);
+
     public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken)
     {
         var result = await Db.ScriptEvaluateAsync(AcquireScript, [_key, _fencingKey],
-            [instanceId, (long)ttl.TotalMilliseconds]).WaitAsync(cancellationToken).ConfigureAwait(false);
+            [instanceId, (long)ttl.TotalMilliseconds, HighestTokenSeen]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
         var token = (long)parts[0];
         var value = (string?)parts[1];
+        Observe(value);
         return token > 0 ? new AcquireResult(token, value) : new AcquireResult(null, value);
+    }
+
+    private void Observe(string? holderValue)
+    {
+        var bar = holderValue?.LastIndexOf('|') ?? -1;
+        if (bar < 0 || !long.TryParse(holderValue.AsSpan(bar + 1), out var token))
+            return;
+        long seen;
+        while (token > (seen = Interlocked.Read(ref _highestTokenSeen)))
+            if (Interlocked.CompareExchange(ref _highestTokenSeen, token, seen) == seen)
+                return;
     }
 
     public async Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
@@ -89,6 +112,8 @@ public sealed class RedisLeaseStore : ILeaseStore
         var result = await Db.ScriptEvaluateAsync(ReadScript, [_key])
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
-        return new LeaseHolder(parts[0].IsNull ? null : (string?)parts[0], (long)parts[1]);
+        var value = parts[0].IsNull ? null : (string?)parts[0];
+        Observe(value);
+        return new LeaseHolder(value, (long)parts[1]);
     }
 }

@@ -48,6 +48,26 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Tokens_keep_growing_after_Redis_loses_the_counter()
+    {
+        var store = new RedisLeaseStore(_redis, _key);
+        Assert.Equal(1, (await store.TryAcquireAsync("a", Ttl, default)).FencingToken);
+        await Db.KeyDeleteAsync(_key);
+        Assert.Equal(2, (await store.TryAcquireAsync("a", Ttl, default)).FencingToken);
+
+        // Redis restarted empty: key and counter are gone. The store remembers token 2, so the next is 3, not 1.
+        await Db.KeyDeleteAsync([_key, _key + ":fencing"]);
+        Assert.Equal(3, (await store.TryAcquireAsync("b", Ttl, default)).FencingToken);
+
+        // Another instance that only saw the holder's value learns the floor from it too.
+        await Db.KeyDeleteAsync(_key + ":fencing");
+        var other = new RedisLeaseStore(_redis, _key);
+        Assert.Null((await other.TryAcquireAsync("c", Ttl, default)).FencingToken);
+        await Db.KeyDeleteAsync(_key);
+        Assert.Equal(4, (await other.TryAcquireAsync("c", Ttl, default)).FencingToken);
+    }
+
+    [Fact]
     public async Task Renew_extends_only_our_key_and_never_recreates_a_deleted_one()
     {
         var store = new RedisLeaseStore(_redis, _key);
