@@ -62,10 +62,10 @@ public sealed class ReplicationPipeline(
 
         var readerTask = Guard(async () =>
         {
-            status.SetStreaming(true, stream.BackendProcessId);
             try
             {
-                await stream.RunAsync(new CountingWriter(events.Writer, status, metrics), reading.Token).ConfigureAwait(false);
+                await stream.RunAsync(new CountingWriter(events.Writer, status, metrics), reading.Token,
+                    onStarted: () => status.SetStreaming(true, stream.BackendProcessId)).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested && !token.IsCancellationRequested)
             {

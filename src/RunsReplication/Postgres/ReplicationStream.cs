@@ -61,9 +61,14 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
             await connection.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Reads the stream into <paramref name="output"/> until cancelled or the connection fails.</summary>
-    public async Task RunAsync(ChannelWriter<StreamEvent> output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the stream into <paramref name="output"/> until cancelled or the connection fails.
+    /// <paramref name="onStarted"/> runs once PostgreSQL has accepted the stream (first message or keepalive):
+    /// START_REPLICATION is lazy, and a slot held by another process is only refused at that point.
+    /// </summary>
+    public async Task RunAsync(ChannelWriter<StreamEvent> output, CancellationToken cancellationToken, Action? onStarted = null)
     {
+        _onStarted = onStarted;
         var connection = _connection ?? throw new InvalidOperationException("OpenAsync first");
         var slot = new PgOutputReplicationSlot(settings.SlotName);
         var options = new PgOutputReplicationOptions(settings.PublicationName, PgOutputProtocolVersion.V1, binary: true);
@@ -77,6 +82,7 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
             await foreach (var message in connection.StartReplication(slot, options, cancellationToken).ConfigureAwait(false))
             {
                 _awaitingMessage = false;
+                ReportStarted();
                 switch (message)
                 {
                     case BeginMessage begin:
@@ -136,6 +142,10 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
         }
     }
 
+    private Action? _onStarted;
+
+    private void ReportStarted() => Interlocked.Exchange(ref _onStarted, null)?.Invoke();
+
     private TaskRunTupleDecoder? Decoder(uint relationId) => _decoders.GetValueOrDefault(relationId);
 
     private static ValueTask WriteChangeAsync(ChannelWriter<StreamEvent> output, ChangeKind kind, TaskRunRecord run, ulong version, CancellationToken cancellationToken)
@@ -157,6 +167,8 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
             if (!_awaitingMessage || _inTransaction)
                 continue;
             var position = LastReceivedLsn;
+            if (position > 0)
+                ReportStarted();
             if (position > _lastKeepalive && output.TryWrite(StreamEvent.ForKeepalive(position)))
                 _lastKeepalive = position;
         }

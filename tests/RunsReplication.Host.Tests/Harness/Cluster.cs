@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace RunsReplication.Host.Tests.Harness;
+
+/// <summary>
+/// Several replicator processes on one fixture, as a Deployment runs them, plus a sampler that records who holds
+/// the slot (PostgreSQL's view) and who says it leads (each process's view) every 100 ms.
+/// </summary>
+public sealed class Cluster : IAsyncDisposable
+{
+    private readonly ReplicationFixture _fixture;
+    private readonly Dictionary<string, string> _overrides;
+    private readonly List<ReplicatorProcess> _all = [];
+    private readonly CancellationTokenSource _stopSampling = new();
+    private Task? _sampling;
+
+    public List<ReplicatorProcess> Members { get; } = [];
+    public List<Sample> Samples { get; } = [];
+    /// <summary>Instances we paused: they cannot answer, and PostgreSQL may still list their walsender.</summary>
+    public HashSet<string> Paused { get; } = [];
+
+    public sealed record Sample(DateTime At, string? SlotHolder, IReadOnlyList<string> Streaming);
+
+    public Cluster(ReplicationFixture fixture, Dictionary<string, string>? overrides = null)
+    {
+        _fixture = fixture;
+        _overrides = overrides ?? [];
+    }
+
+    public ReplicatorProcess Start(string instanceId)
+    {
+        var process = ReplicatorProcess.Start(_fixture, instanceId, _overrides);
+        Members.Add(process);
+        _all.Add(process);
+        return process;
+    }
+
+    public void Remove(ReplicatorProcess process) => Members.Remove(process);
+
+    public void StartSampling() => _sampling = SampleAsync(_stopSampling.Token);
+
+    private async Task SampleAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var holder = await _fixture.SlotHolderAsync();
+                var streaming = new List<string>();
+                foreach (var member in Members.ToArray())
+                {
+                    if (Paused.Contains(member.InstanceId) || member.HasExited)
+                        continue;
+                    if (await member.StatusAsync() is { } status && status.GetProperty("streaming").GetBoolean())
+                        streaming.Add(member.InstanceId);
+                }
+                lock (Samples)
+                    Samples.Add(new Sample(DateTime.UtcNow, holder, streaming));
+            }
+            catch (Exception)
+            {
+                // PostgreSQL restarting: no sample this tick.
+            }
+            try { await Task.Delay(100, cancellationToken); } catch (OperationCanceledException) { }
+        }
+    }
+
+    public async Task StopSamplingAsync()
+    {
+        await _stopSampling.CancelAsync();
+        if (_sampling is not null)
+            await _sampling;
+    }
+
+    /// <summary>The one member that says it leads and streams, waiting up to <paramref name="timeout"/>.</summary>
+    public async Task<ReplicatorProcess> WaitForStreamingLeaderAsync(TimeSpan timeout, ReplicatorProcess? except = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var member in Members.ToArray())
+            {
+                if (member == except || Paused.Contains(member.InstanceId) || member.HasExited)
+                    continue;
+                if (await member.StatusAsync() is { } status && status.GetProperty("role").GetString() == "leader" && status.GetProperty("streaming").GetBoolean())
+                    return member;
+            }
+            await Task.Delay(50);
+        }
+        Assert.Fail($"no streaming leader within {timeout}:\n" + string.Join("\n---\n", Members.Select(m => $"{m.InstanceId}:\n{m.Tail(10)}")));
+        return null!;
+    }
+
+    /// <summary>Every (time, token, instance) at which an instance became leader, in time order, from all logs.</summary>
+    public IReadOnlyList<(DateTime At, long Token, string Instance)> Elections()
+    {
+        var list = new List<(DateTime, long, string)>();
+        foreach (var member in _all)
+            foreach (var line in member.LogsContaining("Became leader"))
+                list.Add((DateTime.Parse(line.GetProperty("timestamp").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal),
+                    line.GetProperty("fencingToken").GetInt64(), member.InstanceId));
+        return list.OrderBy(e => e.Item1).ToList();
+    }
+
+    /// <summary>The invariants every chaos test ends with (besides PostgreSQL = ClickHouse).</summary>
+    public void AssertInvariants()
+    {
+        // Fencing tokens only increase across elections.
+        var tokens = Elections().Select(e => e.Token).ToList();
+        Assert.NotEmpty(tokens);
+        for (var i = 1; i < tokens.Count; i++)
+            Assert.True(tokens[i] > tokens[i - 1], $"fencing tokens did not increase: {string.Join(", ", tokens)}");
+
+        lock (Samples)
+        {
+            Assert.NotEmpty(Samples);
+            // At most one running process streams at any sampled moment (PostgreSQL allows one per slot, and a
+            // process must not believe it streams when it does not hold the slot).
+            foreach (var sample in Samples)
+            {
+                Assert.True(sample.Streaming.Count <= 1, $"two instances streaming at {sample.At:O}: {string.Join(", ", sample.Streaming)}");
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopSamplingAsync();
+        foreach (var member in _all)
+            await member.DisposeAsync();
+    }
+}

@@ -1,0 +1,253 @@
+using System.Diagnostics;
+using RunsReplication.Host.Tests.Harness;
+using Xunit.Abstractions;
+
+namespace RunsReplication.Host.Tests;
+
+/// <summary>
+/// Several real replicator processes against real PostgreSQL, Redis and ClickHouse while a workload keeps changing
+/// TaskRun; the tests do to them what production does (SIGSTOP, SIGKILL, SIGTERM, Redis paused or restarted
+/// empty). Lease TTL 5 s. Each checks: at most one instance streams at any sampled moment, fencing tokens only
+/// increase, and PostgreSQL equals ClickHouse at the end.
+/// </summary>
+[Trait("Category", "Integration")]
+public sealed class LeadershipChaosTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(5);
+
+    private static async Task<(ReplicationFixture, Cluster)> StartClusterAsync(string name, int size)
+    {
+        var fixture = await ReplicationFixture.CreateAsync(name);
+        var cluster = new Cluster(fixture);
+        for (var i = 1; i <= size; i++)
+            cluster.Start($"r{i}");
+        await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(30));
+        cluster.StartSampling();
+        return (fixture, cluster);
+    }
+
+    [Fact]
+    public async Task A_leader_paused_past_its_TTL_is_replaced_and_stops_streaming_the_moment_it_wakes()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(A_leader_paused_past_its_TTL_is_replaced_and_stops_streaming_the_moment_it_wakes), 3);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(100), stop.Token);
+
+        var zombie = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(1000);
+        var paused = Stopwatch.StartNew();
+        cluster.Paused.Add(zombie.InstanceId);
+        zombie.Signal(ReplicatorProcess.SIGSTOP);
+
+        // Another instance takes the slot (ending the paused walsender) within about one TTL.
+        string? holder;
+        do
+        {
+            await Task.Delay(50);
+            holder = await f.SlotHolderAsync();
+        } while ((holder is null || holder == zombie.InstanceId) && paused.Elapsed < Ttl * 3);
+        var failover = paused.Elapsed;
+        Assert.True(holder is not null && holder != zombie.InstanceId, $"no other instance took the slot within {paused.Elapsed}");
+        Assert.True(failover < Ttl + TimeSpan.FromSeconds(3), $"failover took {failover.TotalSeconds:F1}s");
+
+        // Stay paused well past the TTL, then wake up.
+        while (paused.Elapsed < Ttl * 2)
+            await Task.Delay(100);
+        var linesBefore = zombie.Lines.Count;
+        var woke = Stopwatch.StartNew();
+        zombie.Signal(ReplicatorProcess.SIGCONT);
+        TimeSpan stoppedStreaming;
+        while (true)
+        {
+            if (await zombie.StatusAsync() is { } status && !status.GetProperty("streaming").GetBoolean())
+            {
+                stoppedStreaming = woke.Elapsed;
+                break;
+            }
+            Assert.True(woke.Elapsed < TimeSpan.FromSeconds(5), "the resumed instance kept streaming");
+            await Task.Delay(10);
+        }
+        cluster.Paused.Remove(zombie.InstanceId);
+        await zombie.WaitForRoleAsync("follower", TimeSpan.FromSeconds(5));
+        Assert.NotEqual(zombie.InstanceId, await f.SlotHolderAsync());
+
+        // It says so once, and stays quiet: no renewal errors tick by tick.
+        await Task.Delay(Ttl);
+        var newLines = zombie.Lines.Skip(linesBefore).ToList();
+        var lossLines = newLines.Count(l => l.Contains("Leader lease lost", StringComparison.Ordinal));
+        var warnings = newLines.Count(l => l.Contains("\"level\":\"warning\"", StringComparison.Ordinal) || l.Contains("\"level\":\"error\"", StringComparison.Ordinal));
+        Assert.Equal(1, lossLines);
+        Assert.Equal(1, warnings);
+        Assert.Contains(zombie.LogsContaining("Leader lease lost"), l => l.GetProperty("reason").GetString() == "ExpiredWhilePaused");
+
+        // And it can lead again later: stop the others.
+        foreach (var other in cluster.Members.Where(m => m != zombie).ToList())
+        {
+            other.Signal(ReplicatorProcess.SIGTERM);
+            Assert.True(await other.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            cluster.Remove(other);
+        }
+        Assert.Same(zombie, await cluster.WaitForStreamingLeaderAsync(Ttl * 3));
+
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+
+        var report = $"TTL 5 s: failover after SIGSTOP {failover.TotalMilliseconds:F0} ms; resumed zombie stopped streaming {stoppedStreaming.TotalMilliseconds:F0} ms after SIGCONT; loss log lines {lossLines}; warning/error lines after waking {warnings}";
+        output.WriteLine(report);
+        Directory.CreateDirectory(Path.Combine(Services.RepoRoot, "artifacts"));
+        await File.AppendAllTextAsync(Path.Combine(Services.RepoRoot, "artifacts", "chaos-measurements.txt"), $"{DateTime.UtcNow:O} {report}\n");
+    }
+
+    [Fact]
+    public async Task With_Redis_paused_past_the_TTL_nobody_streams_and_one_leader_returns()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(With_Redis_paused_past_the_TTL_nobody_streams_and_one_leader_returns), 2);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(100), stop.Token);
+        await Task.Delay(1000);
+
+        var redis = await Services.PidAsync("redis");
+        var paused = Stopwatch.StartNew();
+        Assert.Equal(0, Kill(redis, ReplicatorProcess.SIGSTOP));
+        try
+        {
+            // The leader must stop by its renew deadline (< TTL) without hearing from Redis.
+            await Task.Delay(Ttl);
+            var deadline = paused.Elapsed + Ttl;
+            while (paused.Elapsed < deadline)
+            {
+                Assert.Null(await f.SlotHolderAsync());
+                foreach (var member in cluster.Members)
+                    Assert.False((await member.StatusAsync())?.GetProperty("streaming").GetBoolean() ?? false, $"{member.InstanceId} streams without a lease");
+                await Task.Delay(200);
+            }
+        }
+        finally
+        {
+            Kill(redis, ReplicatorProcess.SIGCONT);
+        }
+        await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
+        await Task.Delay(3000);
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+        // Exactly one leader after Redis returned.
+        var roles = await Task.WhenAll(cluster.Members.Select(m => m.RoleAsync()));
+        Assert.Equal(1, roles.Count(r => r == "leader"));
+    }
+
+    [Fact]
+    public async Task Redis_restarted_empty_makes_the_leader_step_down_and_one_leader_is_elected()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(Redis_restarted_empty_makes_the_leader_step_down_and_one_leader_is_elected), 2);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(100), stop.Token);
+        await Task.Delay(1000);
+        var before = cluster.Elections().Count;
+
+        await Services.RunScriptAsync("restart", "redis");
+        await Task.Delay(Ttl);
+        await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
+        Assert.True(cluster.Elections().Count > before, "nobody was elected again after Redis lost the key");
+        await Task.Delay(2000);
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+    }
+
+    [Fact]
+    public async Task A_leader_killed_mid_batch_is_replaced_within_a_TTL()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(A_leader_killed_mid_batch_is_replaced_within_a_TTL), 3);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(20), stop.Token);
+        var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
+        await f.ExecuteAsync(Workload.InsertRuns("burst", 10_000));
+        await Task.Delay(500);
+        var killed = Stopwatch.StartNew();
+        leader.Signal(ReplicatorProcess.SIGKILL);
+        Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        cluster.Remove(leader);
+        await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
+        Assert.True(killed.Elapsed < Ttl + TimeSpan.FromSeconds(3), $"takeover after SIGKILL took {killed.Elapsed.TotalSeconds:F1}s");
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(90));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+    }
+
+    [Fact]
+    public async Task A_leader_stopped_with_SIGTERM_hands_over_at_once()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(A_leader_stopped_with_SIGTERM_hands_over_at_once), 2);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(50), stop.Token);
+        var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(1000);
+        var stopped = Stopwatch.StartNew();
+        leader.Signal(ReplicatorProcess.SIGTERM);
+        Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, leader.ExitCode);
+        cluster.Remove(leader);
+        await cluster.WaitForStreamingLeaderAsync(Ttl * 2);
+        // Released, not expired: well under one TTL.
+        Assert.True(stopped.Elapsed < Ttl, $"handover after SIGTERM took {stopped.Elapsed.TotalSeconds:F1}s");
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+    }
+
+    [Fact]
+    public async Task A_rolling_restart_of_every_replica_loses_nothing()
+    {
+        var (f, cluster) = await StartClusterAsync(nameof(A_rolling_restart_of_every_replica_loses_nothing), 3);
+        await using var _ = f;
+        await using var __ = cluster;
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(50), stop.Token);
+        foreach (var old in cluster.Members.ToList())
+        {
+            old.Signal(ReplicatorProcess.SIGTERM);
+            Assert.True(await old.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, old.ExitCode);
+            cluster.Remove(old);
+            var replacement = cluster.Start(old.InstanceId + "b");
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (await replacement.RoleAsync() is not ("leader" or "follower"))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{replacement.InstanceId} did not start:\n{replacement.Tail()}");
+                await Task.Delay(100);
+            }
+            await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
+        }
+        await Task.Delay(2000);
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
+}
