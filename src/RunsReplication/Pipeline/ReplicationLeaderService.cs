@@ -143,24 +143,23 @@ public sealed class ReplicationLeaderService(
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && settings.TerminateStaleSlotHolder)
             {
-                // We hold the lease, so whoever holds the slot lost theirs: a paused or partitioned process that
-                // PostgreSQL has not noticed. Give a handing-over leader a moment, then end its walsender.
+                // We won the lease with SET NX, so the key was free: the previous holder's lease is over, and a
+                // well-behaved holder stops before its lease ends. Whoever still holds the slot is a paused or
+                // partitioned process that PostgreSQL has not noticed yet: end its walsender rather than wait
+                // for wal_sender_timeout.
                 slotBusyAttempts++;
-                if (slotBusyAttempts > 1)
+                var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
+                var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);
+                if (pid is not null)
+                    logger.LogWarning("Ended stale walsender {Pid} ({Holder}) that held slot {Slot}; our lease proves its holder's lease is over",
+                        pid, holder?.ActiveApplicationName, settings.SlotName);
+                else if (!terminateRefusedLogged && holder?.ActivePid is not null)
                 {
-                    var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
-                    var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);
-                    if (pid is not null)
-                        logger.LogWarning("Ended stale walsender {Pid} ({Holder}) that held slot {Slot} after our lease proved its holder's lease over",
-                            pid, holder?.ActiveApplicationName, settings.SlotName);
-                    else if (!terminateRefusedLogged)
-                    {
-                        terminateRefusedLogged = true;
-                        logger.LogWarning("Slot {Slot} is held by {Holder} and it could not be ended (no right to pg_terminate_backend?); waiting for wal_sender_timeout",
-                            settings.SlotName, holder?.ActiveApplicationName);
-                    }
+                    terminateRefusedLogged = true;
+                    logger.LogWarning("Slot {Slot} is held by {Holder} and it could not be ended (no right to pg_terminate_backend?); waiting for wal_sender_timeout",
+                        settings.SlotName, holder.ActiveApplicationName);
                 }
-                await Task.Delay(TimeSpan.FromMilliseconds(slotBusyAttempts == 1 ? 1000 : 500), time, abort.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(100 * slotBusyAttempts, 2000)), time, abort.Token).ConfigureAwait(false);
                 continue;
             }
             catch (Exception e)
