@@ -248,6 +248,26 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         cluster.AssertInvariants();
     }
 
+    [Fact]
+    public async Task With_the_exit_policy_a_leader_that_lost_its_lease_exits_non_zero()
+    {
+        await using var f = await ReplicationFixture.CreateAsync(nameof(With_the_exit_policy_a_leader_that_lost_its_lease_exits_non_zero));
+        await using var cluster = new Cluster(f, new Dictionary<string, string> { ["RUN_REPLICATION_LEADER_LOCK_LOSS_POLICY"] = "exit" });
+        cluster.Start("r1");
+        var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(30));
+        cluster.Start("r2");
+        await Task.Delay(1000);
+        leader.Signal(ReplicatorProcess.SIGSTOP);
+        await Task.Delay(Ttl * 2);
+        leader.Signal(ReplicatorProcess.SIGCONT);
+        Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(30)), "the instance did not exit after losing its lease");
+        Assert.NotEqual(0, leader.ExitCode);
+        cluster.Remove(leader);
+        await cluster.WaitForStreamingLeaderAsync(Ttl * 2);
+        await f.ExecuteAsync(Workload.InsertRuns("after", 10));
+        await f.AssertReplicatedAsync();
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
     private static extern int Kill(int pid, int signal);
 }
