@@ -7,6 +7,7 @@ using RunsReplication.Hosting;
 using RunsReplication.Host;
 using RunsReplication.Observability;
 using RunsReplication.Postgres;
+using RunsReplication.Tools;
 using RunsReplication.Verification;
 
 var root = new RootCommand("RunsReplication: streams Trigger.dev's TaskRun table from PostgreSQL to ClickHouse. Configured by environment variables (see README).");
@@ -57,11 +58,54 @@ verify.SetAction((_, cancellationToken) => Guarded(async settings =>
     return report.Equal ? 0 : 1;
 }));
 
+var status = new Command("status", "Show the slot (PostgreSQL), the leader lease (Redis) and the row count (ClickHouse) as JSON.");
+status.SetAction((_, cancellationToken) => Guarded(async settings =>
+{
+    await using var services = BuildTool(settings);
+    var report = await services.GetRequiredService<ClusterStatusReader>().ReadAsync(cancellationToken);
+    Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(report, new System.Text.Json.JsonSerializerOptions
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+    }));
+    return report.Problems.Count == 0 ? 0 : 1;
+}));
+
+var fromOption = new Option<DateTime?>("--from") { Description = "Only runs created at or after this UTC time (e.g. 2026-01-01T00:00:00)" };
+var toOption = new Option<DateTime?>("--to") { Description = "Only runs created before this UTC time" };
+var idsOption = new Option<string[]>("--id") { Description = "Only these run ids (repeatable)", AllowMultipleArgumentsPerToken = true };
+var pageOption = new Option<int>("--page-size") { Description = "Rows read and written per step", DefaultValueFactory = _ => 5000 };
+var payloadsOption = new Option<bool>("--payloads") { Description = "Also write payload rows (raw_task_runs_payload_v1 never deduplicates: use once per run)" };
+var backfill = new Command("backfill", "Copy TaskRun rows from a PostgreSQL snapshot into ClickHouse (safe while replicating: streamed changes win).")
+{
+    fromOption, toOption, idsOption, pageOption, payloadsOption,
+};
+backfill.SetAction((parse, cancellationToken) => Guarded(async settings =>
+{
+    var pageSize = parse.GetValue(pageOption);
+    if (pageSize is < 1 or > 1_000_000)
+    {
+        Console.Error.WriteLine("configuration error: --page-size must be from 1 to 1000000");
+        return 2;
+    }
+    await using var services = BuildTool(settings);
+    var ids = parse.GetValue(idsOption);
+    var result = await services.GetRequiredService<Backfiller>().RunAsync(
+        Utc(parse.GetValue(fromOption)), Utc(parse.GetValue(toOption)), ids is { Length: > 0 } ? ids : null,
+        pageSize, parse.GetValue(payloadsOption), cancellationToken);
+    Console.WriteLine($"backfilled {result.Runs} runs");
+    return 0;
+}));
+
 root.Subcommands.Add(run);
+root.Subcommands.Add(status);
+root.Subcommands.Add(backfill);
 root.Subcommands.Add(migrate);
 root.Subcommands.Add(teardown);
 root.Subcommands.Add(verify);
 return await root.Parse(args).InvokeAsync();
+
+static DateTime? Utc(DateTime? value) => value is { } v ? DateTime.SpecifyKind(v, DateTimeKind.Utc) : null;
 
 // Reads the settings; a bad one stops the process with one line per problem, naming the variable.
 static async Task<int> Guarded(Func<ReplicationSettings, Task<int>> action)

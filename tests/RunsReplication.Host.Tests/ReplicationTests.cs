@@ -124,6 +124,39 @@ public sealed class ReplicationTests
         Assert.Equal(2, await replicator.MetricAsync("runs_replication_runs_skipped"));
     }
 
+    [Fact]
+    public async Task Backfill_copies_runs_the_stream_never_saw_and_verify_reports_the_result()
+    {
+        await using var f = await ReplicationFixture.CreateAsync(nameof(Backfill_copies_runs_the_stream_never_saw_and_verify_reports_the_result));
+        await f.ExecuteAsync(Workload.InsertRuns("early", 300)); // before any slot exists
+        await using var replicator = ReplicatorProcess.Start(f, "a");
+        await WaitStreamingAsync(replicator);
+        await f.ExecuteAsync(Workload.InsertRuns("late", 10));
+
+        var (code, output) = (0, "");
+        for (var i = 0; i < 60 && !output.Contains("clickhouse=10 "); i++)
+        {
+            await Task.Delay(250);
+            (code, output) = await ReplicatorProcess.RunCommandAsync(f, "verify");
+        }
+        Assert.Equal(1, code);
+        Assert.Contains("missing=300", output);
+
+        (code, output) = await ReplicatorProcess.RunCommandAsync(f, "backfill", "--page-size", "70");
+        Assert.True(code == 0, output);
+        Assert.Contains("backfilled 310 runs", output);
+        // A change after the backfill's snapshot is newer than the backfilled row and wins.
+        await f.ExecuteAsync("""UPDATE public."TaskRun" SET status = 'COMPLETED_SUCCESSFULLY', "updatedAt" = now() + interval '1 second' WHERE id = 'early_5'""");
+        await f.AssertReplicatedAsync();
+        (code, output) = await ReplicatorProcess.RunCommandAsync(f, "verify");
+        Assert.True(code == 0, output);
+
+        (code, output) = await ReplicatorProcess.RunCommandAsync(f, "status");
+        Assert.True(code == 0, output);
+        Assert.Contains("\"slotHolder\": \"a\"", output);
+        Assert.Contains("\"taskRunsInClickHouse\": 310", output);
+    }
+
     internal static async Task WaitStreamingAsync(ReplicatorProcess replicator, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? Soon);

@@ -8,6 +8,7 @@ using RunsReplication.Mapping;
 using RunsReplication.Observability;
 using RunsReplication.Pipeline;
 using RunsReplication.Postgres;
+using RunsReplication.Tools;
 using StackExchange.Redis;
 
 namespace RunsReplication.Hosting;
@@ -26,6 +27,15 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(sp => new ClickHouseClient(
             sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(ClickHouseClient)), settings.ClickHouse));
         services.AddSingleton<ClickHouseMigrator>();
+        services.AddSingleton(new TaskRunMapper(new TaskRunMapperOptions
+        {
+            DisablePayloadInserts = settings.DisablePayloadInsert,
+            DisableErrorFingerprinting = settings.DisableErrorFingerprinting,
+        }));
+        services.AddSingleton<ClickHouseSink>();
+        services.AddSingleton<TaskRunSnapshotReader>();
+        services.AddSingleton<Backfiller>();
+        services.AddSingleton<ClusterStatusReader>();
         return services;
     }
 
@@ -33,12 +43,6 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddReplicator(this IServiceCollection services, ReplicationSettings settings)
     {
         services.AddReplicationCore(settings);
-        services.AddSingleton(new TaskRunMapper(new TaskRunMapperOptions
-        {
-            DisablePayloadInserts = settings.DisablePayloadInsert,
-            DisableErrorFingerprinting = settings.DisableErrorFingerprinting,
-        }));
-        services.AddSingleton<ClickHouseSink>();
         services.AddSingleton<ReplicationPipeline>();
         services.AddSingleton<IConnectionMultiplexer>(sp =>
         {

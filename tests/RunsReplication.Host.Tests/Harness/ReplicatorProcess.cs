@@ -58,6 +58,21 @@ public sealed partial class ReplicatorProcess : IAsyncDisposable
         return replicator;
     }
 
+    /// <summary>Runs a one-shot command (<c>verify</c>, <c>backfill</c>, <c>status</c>, ...) on the fixture and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunCommandAsync(ReplicationFixture fixture, params string[] args)
+    {
+        var start = new ProcessStartInfo(Services.ReplicatorBinary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        foreach (var (key, value) in fixture.ReplicatorEnvironment("tool"))
+            start.Environment[key] = value;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
