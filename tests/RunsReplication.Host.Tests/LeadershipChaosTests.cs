@@ -26,6 +26,22 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         return (fixture, cluster);
     }
 
+    /// <summary>
+    /// Runs <paramref name="scenario"/> while a workload keeps changing TaskRun, then checks what every chaos test
+    /// checks: PostgreSQL equals ClickHouse, at most one instance streamed at a time, fencing tokens only grew.
+    /// </summary>
+    private static async Task UnderLoadAsync(ReplicationFixture f, Cluster cluster, TimeSpan pause, Func<Task> scenario)
+    {
+        using var stop = new CancellationTokenSource();
+        var workload = Workload.RunContinuouslyAsync(f, "load", pause, stop.Token);
+        await scenario();
+        await stop.CancelAsync();
+        await workload;
+        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(90));
+        await cluster.StopSamplingAsync();
+        cluster.AssertInvariants();
+    }
+
     [Fact]
     public async Task A_leader_paused_past_its_TTL_is_replaced_and_stops_streaming_the_moment_it_wakes()
     {
@@ -135,14 +151,14 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         }
         await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
         await Task.Delay(3000);
+        // Exactly one leader after Redis returned.
+        var roles = await Task.WhenAll(cluster.Members.Select(m => m.RoleAsync()));
+        Assert.Equal(1, roles.Count(r => r == "leader"));
         await stop.CancelAsync();
         await workload;
         await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
         await cluster.StopSamplingAsync();
         cluster.AssertInvariants();
-        // Exactly one leader after Redis returned.
-        var roles = await Task.WhenAll(cluster.Members.Select(m => m.RoleAsync()));
-        Assert.Equal(1, roles.Count(r => r == "leader"));
     }
 
     [Fact]
@@ -151,21 +167,17 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         var (f, cluster) = await StartClusterAsync(nameof(Redis_restarted_empty_makes_the_leader_step_down_and_one_leader_is_elected), 2);
         await using var _ = f;
         await using var __ = cluster;
-        using var stop = new CancellationTokenSource();
-        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(100), stop.Token);
-        await Task.Delay(1000);
-        var before = cluster.Elections().Count;
+        await UnderLoadAsync(f, cluster, TimeSpan.FromMilliseconds(100), async () =>
+        {
+            await Task.Delay(1000);
+            var before = cluster.Elections().Count;
 
-        await Services.RunScriptAsync("restart", "redis");
-        await Task.Delay(Ttl);
-        await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
-        Assert.True(cluster.Elections().Count > before, "nobody was elected again after Redis lost the key");
-        await Task.Delay(2000);
-        await stop.CancelAsync();
-        await workload;
-        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
-        await cluster.StopSamplingAsync();
-        cluster.AssertInvariants();
+            await Services.RunScriptAsync("restart", "redis");
+            await Task.Delay(Ttl);
+            await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
+            Assert.True(cluster.Elections().Count > before, "nobody was elected again after Redis lost the key");
+            await Task.Delay(2000);
+        });
     }
 
     [Fact]
@@ -174,22 +186,18 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         var (f, cluster) = await StartClusterAsync(nameof(A_leader_killed_mid_batch_is_replaced_within_a_TTL), 3);
         await using var _ = f;
         await using var __ = cluster;
-        using var stop = new CancellationTokenSource();
-        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(20), stop.Token);
-        var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
-        await f.ExecuteAsync(Workload.InsertRuns("burst", 10_000));
-        await Task.Delay(500);
-        var killed = Stopwatch.StartNew();
-        leader.Signal(ReplicatorProcess.SIGKILL);
-        Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(5)));
-        cluster.Remove(leader);
-        await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
-        Assert.True(killed.Elapsed < Ttl + TimeSpan.FromSeconds(3), $"takeover after SIGKILL took {killed.Elapsed.TotalSeconds:F1}s");
-        await stop.CancelAsync();
-        await workload;
-        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(90));
-        await cluster.StopSamplingAsync();
-        cluster.AssertInvariants();
+        await UnderLoadAsync(f, cluster, TimeSpan.FromMilliseconds(20), async () =>
+        {
+            var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
+            await f.ExecuteAsync(Workload.InsertRuns("burst", 10_000));
+            await Task.Delay(500);
+            var killed = Stopwatch.StartNew();
+            leader.Signal(ReplicatorProcess.SIGKILL);
+            Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+            cluster.Remove(leader);
+            await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
+            Assert.True(killed.Elapsed < Ttl + TimeSpan.FromSeconds(3), $"takeover after SIGKILL took {killed.Elapsed.TotalSeconds:F1}s");
+        });
     }
 
     [Fact]
@@ -198,23 +206,19 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         var (f, cluster) = await StartClusterAsync(nameof(A_leader_stopped_with_SIGTERM_hands_over_at_once), 2);
         await using var _ = f;
         await using var __ = cluster;
-        using var stop = new CancellationTokenSource();
-        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(50), stop.Token);
-        var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
-        await Task.Delay(1000);
-        var stopped = Stopwatch.StartNew();
-        leader.Signal(ReplicatorProcess.SIGTERM);
-        Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(0, leader.ExitCode);
-        cluster.Remove(leader);
-        await cluster.WaitForStreamingLeaderAsync(Ttl * 2);
-        // Released, not expired: well under one TTL.
-        Assert.True(stopped.Elapsed < Ttl, $"handover after SIGTERM took {stopped.Elapsed.TotalSeconds:F1}s");
-        await stop.CancelAsync();
-        await workload;
-        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
-        await cluster.StopSamplingAsync();
-        cluster.AssertInvariants();
+        await UnderLoadAsync(f, cluster, TimeSpan.FromMilliseconds(50), async () =>
+        {
+            var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(10));
+            await Task.Delay(1000);
+            var stopped = Stopwatch.StartNew();
+            leader.Signal(ReplicatorProcess.SIGTERM);
+            Assert.True(await leader.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(0, leader.ExitCode);
+            cluster.Remove(leader);
+            await cluster.WaitForStreamingLeaderAsync(Ttl * 2);
+            // Released, not expired: well under one TTL.
+            Assert.True(stopped.Elapsed < Ttl, $"handover after SIGTERM took {stopped.Elapsed.TotalSeconds:F1}s");
+        });
     }
 
     [Fact]
@@ -223,29 +227,25 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         var (f, cluster) = await StartClusterAsync(nameof(A_rolling_restart_of_every_replica_loses_nothing), 3);
         await using var _ = f;
         await using var __ = cluster;
-        using var stop = new CancellationTokenSource();
-        var workload = Workload.RunContinuouslyAsync(f, "load", TimeSpan.FromMilliseconds(50), stop.Token);
-        foreach (var old in cluster.Members.ToList())
+        await UnderLoadAsync(f, cluster, TimeSpan.FromMilliseconds(50), async () =>
         {
-            old.Signal(ReplicatorProcess.SIGTERM);
-            Assert.True(await old.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-            Assert.Equal(0, old.ExitCode);
-            cluster.Remove(old);
-            var replacement = cluster.Start(old.InstanceId + "b");
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (await replacement.RoleAsync() is not ("leader" or "follower"))
+            foreach (var old in cluster.Members.ToList())
             {
-                Assert.True(DateTime.UtcNow < deadline, $"{replacement.InstanceId} did not start:\n{replacement.Tail()}");
-                await Task.Delay(100);
+                old.Signal(ReplicatorProcess.SIGTERM);
+                Assert.True(await old.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                Assert.Equal(0, old.ExitCode);
+                cluster.Remove(old);
+                var replacement = cluster.Start(old.InstanceId + "b");
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+                while (await replacement.RoleAsync() is not ("leader" or "follower"))
+                {
+                    Assert.True(DateTime.UtcNow < deadline, $"{replacement.InstanceId} did not start:\n{replacement.Tail()}");
+                    await Task.Delay(100);
+                }
+                await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
             }
-            await cluster.WaitForStreamingLeaderAsync(Ttl * 3);
-        }
-        await Task.Delay(2000);
-        await stop.CancelAsync();
-        await workload;
-        await f.AssertReplicatedAsync(TimeSpan.FromSeconds(60));
-        await cluster.StopSamplingAsync();
-        cluster.AssertInvariants();
+            await Task.Delay(2000);
+        });
     }
 
     [Fact]
