@@ -84,6 +84,13 @@ public sealed class ReplicationLeaderService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        catch (Exception e)
+        {
+            // A bug, not an outage (those are retried above): stop loudly so the orchestrator restarts us.
+            logger.LogCritical(e, "Replication loop crashed; stopping the process");
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
         finally
         {
             _role = ReplicationRole.Stopping;
