@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Compression;
 using System.Net.Http.Headers;
 using System.Text;
@@ -29,16 +28,10 @@ public sealed class ClickHouseClient(HttpClient http, ClickHouseEndpoint endpoin
     public async Task InsertAsync(string insertStatement, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, string>? settings, CancellationToken cancellationToken)
     {
         using var request = NewRequest(BuildUri(insertStatement, settings));
-        if (compressRequests)
-        {
-            var compressed = Compress(data.Span);
-            request.Content = new ByteArrayContent(compressed.Array!, 0, compressed.Count);
+        using var compressed = compressRequests ? Compress(data.Span) : null;
+        request.Content = new ReadOnlyMemoryContent(compressed?.WrittenMemory ?? data);
+        if (compressed is not null)
             request.Content.Headers.ContentEncoding.Add("gzip");
-        }
-        else
-        {
-            request.Content = new ReadOnlyMemoryContent(data);
-        }
         await SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
@@ -106,11 +99,11 @@ public sealed class ClickHouseClient(HttpClient http, ClickHouseEndpoint endpoin
         }
     }
 
-    private static ArraySegment<byte> Compress(ReadOnlySpan<byte> data)
+    private static PooledBuffer Compress(ReadOnlySpan<byte> data)
     {
-        var output = new MemoryStream(data.Length / 4 + 64);
+        var output = new PooledBuffer(data.Length / 4 + 64);
         using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
             gzip.Write(data);
-        return new ArraySegment<byte>(output.GetBuffer(), 0, (int)output.Length);
+        return output;
     }
 }

@@ -224,7 +224,7 @@ public sealed class ClickHouseSink
 
     private async Task InsertWithRetryAsync<T>(Table table, List<T> rows, CancellationToken cancellationToken) where T : class
     {
-        var body = Serialize(table, rows);
+        using var body = Serialize(table, rows);
         var statement = table == Table.TaskRuns ? _taskRunsInsert : _payloadsInsert;
         var backoff = new Backoff(_settings.InsertBaseDelay, _settings.InsertMaxDelay);
         var operation = new KeyValuePair<string, object?>("operation", table == Table.TaskRuns ? "task_runs" : "payloads");
@@ -255,13 +255,13 @@ public sealed class ClickHouseSink
         }
     }
 
-    private static ArrayBufferWriter<byte> Serialize<T>(Table table, List<T> rows)
+    private static PooledBuffer Serialize<T>(Table table, List<T> rows)
     {
-        var buffer = new ArrayBufferWriter<byte>(rows.Count * 1024 + 1024);
+        var buffer = new PooledBuffer(rows.Count * 512 + 1024);
         if (table == Table.TaskRuns)
-            TaskRunRowWriter.WriteTaskRuns(buffer, (List<TaskRunRow>)(object)rows);
+            TaskRunRowWriter.WriteTaskRuns((IBufferWriter<byte>)buffer, (List<TaskRunRow>)(object)rows);
         else
-            TaskRunRowWriter.WritePayloads(buffer, (List<PayloadRow>)(object)rows);
+            TaskRunRowWriter.WritePayloads((IBufferWriter<byte>)buffer, (List<PayloadRow>)(object)rows);
         return buffer;
     }
 

@@ -30,6 +30,8 @@ public sealed record ReplicationSettings
     public bool MigrateOnStart { get; init; } = true;
     /// <summary>Most rows one insert carries when workers group waiting batches under a backlog.</summary>
     public int MaxRowsPerInsert { get; init; } = 20_000;
+    /// <summary>Whether insert bodies are gzip-compressed (<c>RUN_REPLICATION_CLICKHOUSE_COMPRESSION=gzip|none</c>).</summary>
+    public bool CompressInserts { get; init; } = true;
 
     public RedisConnectionSettings Redis { get; init; } = new("localhost", 6379);
     public LeaderLeaseOptions LeaderLease { get; init; } = new();

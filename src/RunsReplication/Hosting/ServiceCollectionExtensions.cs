@@ -25,7 +25,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ReplicationSetup>();
         services.AddHttpClient(nameof(ClickHouseClient), client => client.Timeout = TimeSpan.FromSeconds(60));
         services.AddSingleton(sp => new ClickHouseClient(
-            sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(ClickHouseClient)), settings.ClickHouse));
+            sp.GetRequiredService<IHttpClientFactory>().CreateClient(nameof(ClickHouseClient)), settings.ClickHouse, settings.CompressInserts));
         services.AddSingleton<ClickHouseMigrator>();
         services.AddSingleton(new TaskRunMapper(new TaskRunMapperOptions
         {

@@ -38,7 +38,9 @@ public sealed class ReplicationPipeline(
             SingleReader = true,
         });
         // Room for a backlog of cut batches, bounded in rows, so that workers can group them into large inserts.
-        var batches = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(Math.Max(2 * settings.MaxFlushConcurrency, settings.MaxRowsPerInsert / settings.FlushBatchSize))
+        // Half an insert's worth is enough: while one worker stores a group the next one fills up behind it, and
+        // every queued change is a decoded record held in memory (peak memory scales with this bound).
+        var batches = Channel.CreateBounded<RowBatch>(new BoundedChannelOptions(Math.Max(2 * settings.MaxFlushConcurrency, settings.MaxRowsPerInsert / 2 / settings.FlushBatchSize))
         {
             FullMode = BoundedChannelFullMode.Wait,
         });

@@ -1,4 +1,3 @@
-using System.Text;
 using Npgsql.Replication.PgOutput;
 using Npgsql.Replication.PgOutput.Messages;
 using RunsReplication.Model;
@@ -13,9 +12,16 @@ namespace RunsReplication.Postgres;
 /// </summary>
 public sealed class TaskRunTupleDecoder
 {
-    private enum Read : byte { Skip, Text, RawText, Int, Double, Bool, Timestamp, TextArray }
+    private enum Read : byte { Skip, Text, Jsonb, Int, Double, Bool, Timestamp, TextArray }
 
     private readonly (Field Field, Read Read)[] _columns;
+    // Columns whose values repeat from row to row (ids of the tenant, enums, versions): the last value's bytes and
+    // string, so a repeated value costs a byte comparison instead of a new string.
+    private readonly byte[]?[] _lastBytes;
+    private readonly string?[] _lastText;
+    private const int MaxCachedLength = 64;
+    // Holds one value's bytes at a time (grown to the largest value seen).
+    private byte[] _scratch = new byte[1024];
 
     public string RelationName { get; }
 
@@ -23,6 +29,11 @@ public sealed class TaskRunTupleDecoder
     {
         RelationName = relationName;
         _columns = columns;
+        _lastBytes = new byte[columns.Length][];
+        _lastText = new string[columns.Length];
+        for (var i = 0; i < columns.Length; i++)
+            if (columns[i].Item2 == Read.Text && IsRepetitive(columns[i].Item1))
+                _lastBytes[i] = [];
     }
 
     public static TaskRunTupleDecoder For(RelationMessage relation)
@@ -37,8 +48,8 @@ public sealed class TaskRunTupleDecoder
         return new TaskRunTupleDecoder(relation.RelationName, columns);
     }
 
-    // Built-in type OIDs Npgsql reads natively; anything else (our enums) is read as its binary form, which for
-    // an enum is the label's UTF-8 text.
+    // Values are read as PostgreSQL's binary send format. Text-like types (text, varchar, name, bpchar, json) and
+    // our enums send their UTF-8 text; jsonb sends a version byte first.
     private static Read ReadFor(Field field, uint typeOid) => field switch
     {
         Field.Depth or Field.AttemptNumber or Field.UsageDurationMs or Field.MaxDurationInSeconds => Read.Int,
@@ -47,8 +58,16 @@ public sealed class TaskRunTupleDecoder
         Field.CreatedAt or Field.UpdatedAt or Field.QueueTimestamp or Field.StartedAt or Field.ExecutedAt
             or Field.CompletedAt or Field.DelayUntil or Field.QueuedAt or Field.ExpiredAt => Read.Timestamp,
         Field.RunTags or Field.BulkActionGroupIds => Read.TextArray,
-        _ => typeOid is 25 or 1043 or 114 or 3802 or 19 or 1042 ? Read.Text : Read.RawText,
+        _ => typeOid == JsonbOid ? Read.Jsonb : Read.Text,
     };
+
+    private const uint JsonbOid = 3802;
+
+    private static bool IsRepetitive(Field field) => field is Field.OrganizationId or Field.ProjectId
+        or Field.RuntimeEnvironmentId or Field.EnvironmentType or Field.Status or Field.StatusReason or Field.Engine
+        or Field.TaskIdentifier or Field.Queue or Field.WorkerQueue or Field.OutputType or Field.PayloadType
+        or Field.TaskVersion or Field.SdkVersion or Field.CliVersion or Field.MachinePreset or Field.Region
+        or Field.PlanType or Field.Ttl or Field.ScheduleId;
 
     public async ValueTask<TaskRunRecord> DecodeAsync(ReplicationTuple tuple, TaskRunRecord? previous, CancellationToken cancellationToken)
     {
@@ -56,8 +75,8 @@ public sealed class TaskRunTupleDecoder
         var i = 0;
         await foreach (var value in tuple.ConfigureAwait(false))
         {
-            var (field, read) = i < _columns.Length ? _columns[i] : (Field.None, Read.Skip);
-            i++;
+            var column = i++;
+            var (field, read) = column < _columns.Length ? _columns[column] : (Field.None, Read.Skip);
             if (read == Read.Skip || value.IsUnchangedToastedValue)
                 continue;
             if (value.IsDBNull)
@@ -65,44 +84,58 @@ public sealed class TaskRunTupleDecoder
                 SetNull(run, field);
                 continue;
             }
-            switch (read)
-            {
-                case Read.Text:
-                    SetText(run, field, await value.Get<string>(cancellationToken).ConfigureAwait(false));
-                    break;
-                case Read.RawText:
-                    SetText(run, field, await ReadRawTextAsync(value, cancellationToken).ConfigureAwait(false));
-                    break;
-                case Read.Int:
-                    SetInt(run, field, await value.Get<int>(cancellationToken).ConfigureAwait(false));
-                    break;
-                case Read.Double:
-                    SetDouble(run, field, await value.Get<double>(cancellationToken).ConfigureAwait(false));
-                    break;
-                case Read.Bool:
-                    SetBool(run, field, await value.Get<bool>(cancellationToken).ConfigureAwait(false));
-                    break;
-                case Read.Timestamp:
-                    var stamp = await value.Get<DateTime>(cancellationToken).ConfigureAwait(false);
-                    SetTimestamp(run, field, DateTime.SpecifyKind(stamp, DateTimeKind.Utc));
-                    break;
-                case Read.TextArray:
-                    SetArray(run, field, await value.Get<string[]>(cancellationToken).ConfigureAwait(false));
-                    break;
-            }
+            var length = value.Length;
+            if (length > _scratch.Length)
+                _scratch = new byte[Math.Max(length, _scratch.Length * 2)];
+            var stream = value.GetStream();
+            var reading = stream.ReadAsync(_scratch.AsMemory(0, length), cancellationToken);
+            var got = reading.IsCompletedSuccessfully ? reading.Result : await reading.ConfigureAwait(false);
+            if (got < length)
+                await stream.ReadExactlyAsync(_scratch.AsMemory(got, length - got), cancellationToken).ConfigureAwait(false);
+            Apply(run, column, field, read, _scratch.AsSpan(0, length));
         }
         return run;
     }
 
-    private static async ValueTask<string> ReadRawTextAsync(ReplicationValue value, CancellationToken cancellationToken)
+    private void Apply(TaskRunRecord run, int column, Field field, Read read, ReadOnlySpan<byte> bytes)
     {
-        var length = value.Length;
-        if (length == 0)
-            return "";
-        var buffer = new byte[length];
-        await using var stream = value.GetStream();
-        await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return Encoding.UTF8.GetString(buffer);
+        switch (read)
+        {
+            case Read.Text:
+                SetText(run, field, _lastBytes[column] is { } last ? Cached(column, last, bytes) : PgBinary.Text(bytes));
+                break;
+            case Read.Jsonb:
+                SetText(run, field, PgBinary.Jsonb(bytes));
+                break;
+            case Read.Int:
+                SetInt(run, field, PgBinary.Int(bytes));
+                break;
+            case Read.Double:
+                SetDouble(run, field, PgBinary.Double(bytes));
+                break;
+            case Read.Bool:
+                SetBool(run, field, PgBinary.Bool(bytes));
+                break;
+            case Read.Timestamp:
+                SetTimestamp(run, field, PgBinary.Timestamp(bytes));
+                break;
+            case Read.TextArray:
+                SetArray(run, field, PgBinary.TextArray(bytes)!);
+                break;
+        }
+    }
+
+    private string Cached(int column, byte[] last, ReadOnlySpan<byte> bytes)
+    {
+        if (_lastText[column] is { } text && bytes.SequenceEqual(last))
+            return text;
+        text = PgBinary.Text(bytes);
+        if (bytes.Length <= MaxCachedLength)
+        {
+            _lastBytes[column] = bytes.ToArray();
+            _lastText[column] = text;
+        }
+        return text;
     }
 
     private enum Field : byte
