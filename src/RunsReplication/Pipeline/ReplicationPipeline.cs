@@ -29,7 +29,7 @@ public sealed class ReplicationPipeline(
     {
         await setup.EnsureAsync(abort).ConfigureAwait(false);
 
-        await using var stream = new ReplicationStream(settings, time, loggers.CreateLogger<ReplicationStream>());
+        await using var stream = new ReplicationStream(settings, time, loggers.CreateLogger<ReplicationStream>(), metrics);
         await stream.OpenAsync(abort).ConfigureAwait(false);
 
         var events = Channel.CreateBounded<StreamEvent>(new BoundedChannelOptions(settings.StreamBufferSize)

@@ -7,6 +7,7 @@ using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
 using RunsReplication.Configuration;
 using RunsReplication.Model;
+using RunsReplication.Observability;
 using RunsReplication.Pipeline;
 
 namespace RunsReplication.Postgres;
@@ -18,7 +19,7 @@ namespace RunsReplication.Postgres;
 /// LSN (known from its Begin message), so a million-row transaction flows through in bounded memory.
 /// Disposing the stream closes the connection at once, which frees the slot for another instance.
 /// </summary>
-public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider time, ILogger<ReplicationStream> logger) : IAsyncDisposable
+public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider time, ILogger<ReplicationStream> logger, ReplicationMetrics? metrics = null) : IAsyncDisposable
 {
     private LogicalReplicationConnection? _connection;
     private readonly Dictionary<uint, TaskRunTupleDecoder> _decoders = new();
@@ -91,6 +92,8 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
                         await output.WriteAsync(StreamEvent.ForBegin(version), cancellationToken).ConfigureAwait(false);
                         break;
                     case CommitMessage commit:
+                        // How long after its commit a transaction reached us (the reference's replication_lag_ms).
+                        metrics?.ReplicationLagMs.Record((time.GetUtcNow() - commit.TransactionCommitTimestamp).TotalMilliseconds);
                         await output.WriteAsync(StreamEvent.ForCommit((ulong)commit.TransactionEndLsn), cancellationToken).ConfigureAwait(false);
                         _inTransaction = false;
                         break;
