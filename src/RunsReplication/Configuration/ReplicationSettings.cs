@@ -26,7 +26,7 @@ public sealed record ReplicationSettings
     public bool DisablePayloadInsert { get; init; }
     public bool DisableErrorFingerprinting { get; init; }
     /// <summary>Events buffered between the stream reader and the batcher (the backpressure bound).</summary>
-    public int StreamBufferSize { get; init; } = 10_000;
+    public int StreamBufferSize { get; init; } = 5_000;
     public bool MigrateOnStart { get; init; } = true;
     /// <summary>Most rows one insert carries when workers group waiting batches under a backlog.</summary>
     public int MaxRowsPerInsert { get; init; } = 20_000;
