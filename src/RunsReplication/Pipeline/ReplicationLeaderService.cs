@@ -135,9 +135,15 @@ public sealed class ReplicationLeaderService(
         while (!abort.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
         {
             var streamedBefore = status.StreamStarts;
+            var failuresBefore = failures;
             try
             {
-                await pipeline.RunAsync(stoppingToken, abort.Token).ConfigureAwait(false);
+                await pipeline.RunAsync(stoppingToken, abort.Token, onStreaming: () =>
+                {
+                    // The other half of "once per change of state": say that the incident is over, with its count.
+                    if (failuresBefore > 0)
+                        logger.LogInformation("Replication stream resumed after {Failures} failed attempts", failuresBefore);
+                }).ConfigureAwait(false);
                 return;
             }
             catch (Exception) when (abort.IsCancellationRequested)

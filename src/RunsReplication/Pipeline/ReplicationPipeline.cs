@@ -25,7 +25,8 @@ public sealed class ReplicationPipeline(
 {
     private readonly ILogger _logger = loggers.CreateLogger<ReplicationPipeline>();
 
-    public async Task RunAsync(CancellationToken stop, CancellationToken abort)
+    /// <param name="onStreaming">Runs once PostgreSQL has accepted the stream.</param>
+    public async Task RunAsync(CancellationToken stop, CancellationToken abort, Action? onStreaming = null)
     {
         await setup.EnsureAsync(abort).ConfigureAwait(false);
 
@@ -67,7 +68,11 @@ public sealed class ReplicationPipeline(
             try
             {
                 await stream.RunAsync(new CountingWriter(events.Writer, status, metrics), reading.Token,
-                    onStarted: () => status.SetStreaming(true, stream.BackendProcessId)).ConfigureAwait(false);
+                    onStarted: () =>
+                    {
+                        status.SetStreaming(true, stream.BackendProcessId);
+                        onStreaming?.Invoke();
+                    }).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested && !token.IsCancellationRequested)
             {
