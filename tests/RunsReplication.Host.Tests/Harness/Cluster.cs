@@ -115,7 +115,9 @@ public sealed class Cluster : IAsyncDisposable
         lock (Samples)
         {
             Assert.NotEmpty(Samples);
-            var members = _all.Select(m => m.InstanceId).ToHashSet();
+            // "<id>-admin" is an instance's admin connection: on a graceful stop it holds the slot for the moment
+            // pg_replication_slot_advance takes to record the last confirmation.
+            var members = _all.SelectMany(m => new[] { m.InstanceId, m.InstanceId + "-admin" }).ToHashSet();
             DateTime? overlapSince = null;
             foreach (var sample in Samples)
             {
