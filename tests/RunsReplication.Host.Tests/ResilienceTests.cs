@@ -44,6 +44,31 @@ public sealed class ResilienceTests
     internal const long MemoryBound = 200L * 1024 * 1024;
 
     [Fact]
+    public async Task Runs_with_megabyte_outputs_are_bounded_in_bytes_not_just_rows()
+    {
+        await using var f = await ReplicationFixture.CreateAsync(nameof(Runs_with_megabyte_outputs_are_bounded_in_bytes_not_just_rows));
+        // Rows are few but large: ~150 MB of output text, far more than the 32 MiB byte budget. Counted in rows alone
+        // (5,000 events buffered) all of it could be held at once, several times over once decoded and serialised.
+        await using var replicator = ReplicatorProcess.Start(f, "a", new Dictionary<string, string>
+        {
+            ["RUN_REPLICATION_MAX_BUFFERED_MB"] = "32",
+            ["RUN_REPLICATION_FLUSH_BATCH_SIZE"] = "20",
+        });
+        await WaitStreamingAsync(replicator);
+        var idle = replicator.PeakResidentBytes();
+        await f.ExecuteAsync(Workload.InsertRuns("large", 150).Replace(
+            "'{\"result\":' || g || '}'", "'{\"result\":\"' || repeat('x', 1000000) || '\",\"n\":' || g || '}'"));
+        await f.AssertReplicatedAsync(TimeSpan.FromMinutes(3));
+
+        var peak = replicator.PeakResidentBytes();
+        Directory.CreateDirectory(Path.Combine(Services.RepoRoot, "artifacts"));
+        await File.AppendAllTextAsync(Path.Combine(Services.RepoRoot, "artifacts", "memory-measurements.txt"),
+            $"{DateTime.UtcNow:O} 150 runs with 1 MB outputs, 32 MiB budget: peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB)\n");
+        Assert.True(peak < 400L * 1024 * 1024, $"peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB)");
+        Assert.Equal("150", (await f.ClickHouseQueryAsync($"SELECT count() FROM {f.ClickHouseDatabase}.task_runs_v2 FINAL WHERE length(toString(output)) > 1000000")).Trim());
+    }
+
+    [Fact]
     public async Task ClickHouse_down_for_30s_under_load_loses_nothing_and_confirms_nothing_it_lacks()
     {
         await using var f = await ReplicationFixture.CreateAsync(nameof(ClickHouse_down_for_30s_under_load_loses_nothing_and_confirms_nothing_it_lacks));

@@ -35,7 +35,8 @@ public sealed class SinkHealth(ILogger logger, TimeProvider time)
         {
             _failures++;
             _lastError = error.Message;
-            if (state == State)
+            // Workers fail on their own schedules: one still retrying must not turn an outage back into "retrying".
+            if (state == State || (state == SinkState.Retrying && State == SinkState.Unavailable))
                 return;
             if (State == SinkState.Healthy)
                 _since = time.GetTimestamp();

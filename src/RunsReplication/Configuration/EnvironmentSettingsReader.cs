@@ -41,6 +41,7 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
             StreamBufferSize = Int("RUN_REPLICATION_STREAM_BUFFER_SIZE", defaults.StreamBufferSize, 16, 10_000_000),
             MigrateOnStart = Bool("RUN_REPLICATION_MIGRATE_ON_START", true),
             MaxRowsPerInsert = Int("RUN_REPLICATION_MAX_ROWS_PER_INSERT", defaults.MaxRowsPerInsert, 1, 1_000_000),
+            MaxBufferedBytes = Int("RUN_REPLICATION_MAX_BUFFERED_MB", (int)(defaults.MaxBufferedBytes >> 20), 8, 65_536) * 1024L * 1024,
             CompressInserts = OneOf("RUN_REPLICATION_CLICKHOUSE_COMPRESSION", "gzip", "gzip", "none") == "gzip",
             Redis = new RedisConnectionSettings(
                 Host: Text("RUN_REPLICATION_REDIS_HOST", "REDIS_HOST") ?? "localhost",

@@ -28,6 +28,8 @@ public sealed record ReplicationSettings
     /// <summary>Events buffered between the stream reader and the batcher (the backpressure bound).</summary>
     public int StreamBufferSize { get; init; } = 5_000;
     public bool MigrateOnStart { get; init; } = true;
+    /// <summary>Bytes of decoded changes held between the stream and ClickHouse (see <see cref="Pipeline.MemoryBudget"/>).</summary>
+    public long MaxBufferedBytes { get; init; } = 128L * 1024 * 1024;
     /// <summary>Most rows one insert carries when workers group waiting batches under a backlog.</summary>
     public int MaxRowsPerInsert { get; init; } = 20_000;
     /// <summary>Whether insert bodies are gzip-compressed (<c>RUN_REPLICATION_CLICKHOUSE_COMPRESSION=gzip|none</c>).</summary>

@@ -89,4 +89,14 @@ public enum ChangeKind : byte
 /// One change to a TaskRun, stamped with the version of the transaction that made it (derived from the commit
 /// LSN, so it is the same for every row of a transaction and increases in commit order).
 /// </summary>
-public sealed record TaskRunChange(ChangeKind Kind, TaskRunRecord Run, ulong Version);
+public sealed record TaskRunChange(ChangeKind Kind, TaskRunRecord Run, ulong Version)
+{
+    /// <summary>
+    /// Roughly what this change costs in memory on its way to ClickHouse: the decoded strings (UTF-16), the mapped
+    /// row and its serialised form. Used to bound the pipeline in bytes as well as in rows.
+    /// </summary>
+    public long ApproximateBytes { get; } = 1024 + 4L * (
+        (Run.Payload?.Length ?? 0) + (Run.Output?.Length ?? 0) + (Run.Error?.Length ?? 0) +
+        (Run.Annotations?.Length ?? 0) + (Run.IdempotencyKeyOptions?.Length ?? 0) + Run.Id.Length +
+        Run.TaskIdentifier.Length + Run.Queue.Length + (Run.RunTags?.Sum(t => t?.Length ?? 0) ?? 0));
+}

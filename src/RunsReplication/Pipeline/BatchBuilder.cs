@@ -10,7 +10,7 @@ namespace RunsReplication.Pipeline;
 /// collapse to the last. A large transaction is cut into batches as it arrives, never held whole. Every cut is
 /// announced to the acknowledger before the batch is handed on, so the acknowledgement order is the stream order.
 /// </summary>
-public sealed class BatchBuilder(int batchSize, TimeSpan flushInterval, TimeProvider time)
+public sealed class BatchBuilder(int batchSize, TimeSpan flushInterval, TimeProvider time, Action<TaskRunChange>? mergedAway = null)
 {
     private readonly Dictionary<(ChangeKind, string), TaskRunChange> _pending = new();
     private long _nextSequence;
@@ -81,6 +81,11 @@ public sealed class BatchBuilder(int batchSize, TimeSpan flushInterval, TimeProv
                     {
                         _pending.Remove(key); // re-add so enumeration order stays arrival order
                         _pending[key] = change;
+                        mergedAway?.Invoke(existing);
+                    }
+                    else
+                    {
+                        mergedAway?.Invoke(change);
                     }
                 }
                 else

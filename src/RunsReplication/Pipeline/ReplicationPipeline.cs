@@ -56,6 +56,7 @@ public sealed class ReplicationPipeline(
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(failed.Token, stop);
         var token = failed.Token;
 
+        var budget = new MemoryBudget(settings.MaxBufferedBytes);
         var acknowledger = new Acknowledger(lsn =>
         {
             stream.Acknowledge(lsn);
@@ -67,7 +68,7 @@ public sealed class ReplicationPipeline(
         {
             try
             {
-                await stream.RunAsync(new CountingWriter(events.Writer, status, metrics), reading.Token,
+                await stream.RunAsync(new CountingWriter(events.Writer, budget, status, metrics), reading.Token,
                     onStarted: () =>
                     {
                         status.SetStreaming(true, stream.BackendProcessId);
@@ -84,7 +85,7 @@ public sealed class ReplicationPipeline(
                 events.Writer.TryComplete();
             }
         }, failed);
-        var batcherTask = Guard(() => new BatchBuilder(settings.FlushBatchSize, settings.FlushInterval, time)
+        var batcherTask = Guard(() => new BatchBuilder(settings.FlushBatchSize, settings.FlushInterval, time, dropped => budget.Release(dropped.ApproximateBytes))
             .RunAsync(events.Reader, batches.Writer, acks.Writer, token), failed);
         var workers = Enumerable.Range(0, settings.MaxFlushConcurrency).Select(_ => Guard(async () =>
         {
@@ -101,6 +102,7 @@ public sealed class ReplicationPipeline(
                 if (group.Count == 0)
                     continue;
                 await sink.StoreAsync(group, token).ConfigureAwait(false);
+                budget.Release(group.Sum(b => b.Changes.Sum(c => c.ApproximateBytes)));
                 foreach (var stored in group)
                     await acks.Writer.WriteAsync(AckSignal.StoredBatch(stored.Sequence), token).ConfigureAwait(false);
             }
@@ -171,7 +173,11 @@ public sealed class ReplicationPipeline(
     }
 
     /// <summary>Counts events and tracks the received position on their way into the channel.</summary>
-    private sealed class CountingWriter(ChannelWriter<StreamEvent> inner, ReplicationStatus status, ReplicationMetrics metrics) : ChannelWriter<StreamEvent>
+    /// <summary>
+    /// Reserves each change's bytes in the <see cref="MemoryBudget"/>, counts events and tracks the received position
+    /// on their way into the channel.
+    /// </summary>
+    private sealed class CountingWriter(ChannelWriter<StreamEvent> inner, MemoryBudget budget, ReplicationStatus status, ReplicationMetrics metrics) : ChannelWriter<StreamEvent>
     {
         private static readonly KeyValuePair<string, object?>[] EventTypes =
         [
@@ -180,14 +186,24 @@ public sealed class ReplicationPipeline(
 
         public override bool TryWrite(StreamEvent item)
         {
-            if (!inner.TryWrite(item))
+            var bytes = item.Change?.ApproximateBytes ?? 0;
+            if (bytes > 0 && !budget.TryReserve(bytes))
                 return false;
+            if (!inner.TryWrite(item))
+            {
+                if (bytes > 0)
+                    budget.Release(bytes);
+                return false;
+            }
             Observe(item);
             return true;
         }
 
         public override async ValueTask WriteAsync(StreamEvent item, CancellationToken cancellationToken = default)
         {
+            var bytes = item.Change?.ApproximateBytes ?? 0;
+            if (bytes > 0)
+                await budget.ReserveAsync(bytes, cancellationToken).ConfigureAwait(false);
             await inner.WriteAsync(item, cancellationToken).ConfigureAwait(false);
             Observe(item);
         }

@@ -129,6 +129,7 @@ public class BatchBuilderTests
         public readonly BatchBuilder Builder;
         public readonly CancellationTokenSource Cts = new(TimeSpan.FromSeconds(60));
         public readonly Task Run;
+        public readonly List<TaskRunChange> MergedAway = [];
 
         public Harness(int batchSize = 100, TimeSpan? interval = null)
         {
@@ -136,7 +137,7 @@ public class BatchBuilderTests
             Time = new StepTimeProvider(Steps);
             Output = new RecordingWriter<RowBatch>(Log);
             Acks = new RecordingWriter<AckSignal>(Log);
-            Builder = new BatchBuilder(batchSize, interval ?? Interval, Time);
+            Builder = new BatchBuilder(batchSize, interval ?? Interval, Time, dropped => { lock (MergedAway) MergedAway.Add(dropped); });
             Run = Builder.RunAsync(Input, Output, Acks, Cts.Token);
         }
 
@@ -235,6 +236,8 @@ public class BatchBuilderTests
         Assert.Same(insert, batch.Changes[0]);
         Assert.Same(updates[^1], batch.Changes[1]);
         Assert.Equal(3, h.Builder.MergedChanges);
+        // Every change merged away is handed back (its memory released), exactly once.
+        Assert.Equal(updates[..^1], h.MergedAway);
         Assert.Equal(51UL, batch.SafeLsn);
     }
 
