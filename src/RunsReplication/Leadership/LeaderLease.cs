@@ -80,6 +80,21 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
         }
     }
 
+    public async Task<bool> IsStillHeldAsync(LeadershipTerm term, CancellationToken cancellationToken)
+    {
+        if (term.Lost.IsCancellationRequested)
+            return false;
+        try
+        {
+            var holder = await _store.ReadHolderAsync(cancellationToken).WaitAsync(_o.CallTimeout, _time, cancellationToken).ConfigureAwait(false);
+            return holder.Value == term.HolderValue && !term.Lost.IsCancellationRequested;
+        }
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false; // unknown is not "ours"
+        }
+    }
+
     public async Task<LeadershipTerm> AcquireAsync(CancellationToken cancellationToken)
     {
         LeaseLossReason? previousLoss;

@@ -60,6 +60,12 @@ public interface ILeadership
     /// Waits until this instance holds the lease (contending with jittered retries) and returns the term.
     Task<LeadershipTerm> AcquireAsync(CancellationToken cancellationToken);
     LeaseStatus Status { get; }
+    /// <summary>
+    /// Asks Redis whether the key still holds <paramref name="term"/>'s value. Before ending another process's
+    /// walsender a leader checks this: after Redis lost its data, two instances may each believe they lead for up to
+    /// one renewal interval, and they must not take the slot from each other in turn.
+    /// </summary>
+    Task<bool> IsStillHeldAsync(LeadershipTerm term, CancellationToken cancellationToken);
 }
 
 /// <summary>Snapshot for /healthz and the admin status route. Times in ms are on the local monotonic clock.</summary>

@@ -24,6 +24,9 @@ public sealed class RedisLeadership : ILeadership, IAsyncDisposable
 
     public LeaseStatus Status => _lease.Status;
 
+    public Task<bool> IsStillHeldAsync(LeadershipTerm term, CancellationToken cancellationToken) =>
+        _lease.IsStillHeldAsync(term, cancellationToken);
+
     /// <summary>Reads the key (GET + PTTL) for the admin status route.</summary>
     public Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken) => Store.ReadHolderAsync(cancellationToken);
 

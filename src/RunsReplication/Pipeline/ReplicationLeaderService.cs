@@ -162,6 +162,13 @@ public sealed class ReplicationLeaderService(
                 // for wal_sender_timeout.
                 slotBusyAttempts++;
                 var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
+                if (!await leadership.IsStillHeldAsync(term, abort.Token).ConfigureAwait(false))
+                {
+                    // The key is no longer ours (Redis lost it and another instance won it): the slot's holder may be
+                    // the rightful leader. Leave it; our renewal will end this term.
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, abort.Token).ConfigureAwait(false);
+                    continue;
+                }
                 var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);
                 if (pid is not null)
                     logger.LogWarning("Ended stale walsender {Pid} ({Holder}) that held slot {Slot}; our lease proves its holder's lease is over",

@@ -28,6 +28,22 @@ public class LeaderLeaseTests
     }
 
     [Fact]
+    public async Task IsStillHeld_asks_Redis_and_is_false_once_the_key_holds_another_value()
+    {
+        await using var h = new Harness();
+        var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
+        Assert.True(await h.Lease.IsStillHeldAsync(term, CancellationToken.None));
+
+        // Redis restarted empty and another instance won the key: our term is not yet lost locally, but not ours.
+        h.Store.Holder = "other|9";
+        Assert.False(term.Lost.IsCancellationRequested);
+        Assert.False(await h.Lease.IsStillHeldAsync(term, CancellationToken.None));
+        h.Store.Holder = null;
+        Assert.False(await h.Lease.IsStillHeldAsync(term, CancellationToken.None));
+        Assert.Equal(1, h.Store.Count("acquire")); // asking never re-acquires
+    }
+
+    [Fact]
     public async Task Acquire_when_held_by_other_polls_until_free()
     {
         await using var h = new Harness();
