@@ -41,7 +41,7 @@ public sealed class ResilienceTests
         Assert.True(await replicator.MetricAsync("runs_replication_batches_flushed") > 10, "the transaction was written in many batches");
     }
 
-    internal const long MemoryBound = 200L * 1024 * 1024;
+    internal const long MemoryBound = 240L * 1024 * 1024;
 
     [Fact]
     public async Task Runs_with_megabyte_outputs_are_bounded_in_bytes_not_just_rows()
