@@ -115,8 +115,7 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
 
         var report = $"TTL 5 s: failover after SIGSTOP {failover.TotalMilliseconds:F0} ms; resumed zombie stopped streaming {stoppedStreaming.TotalMilliseconds:F0} ms after SIGCONT; loss log lines {lossLines}; warning/error lines after waking {warnings}";
         output.WriteLine(report);
-        Directory.CreateDirectory(Path.Combine(Services.RepoRoot, "artifacts"));
-        await File.AppendAllTextAsync(Path.Combine(Services.RepoRoot, "artifacts", "chaos-measurements.txt"), $"{DateTime.UtcNow:O} {report}\n");
+        await Services.RecordAsync("chaos-measurements.txt", report);
     }
 
     [Fact]

@@ -32,9 +32,7 @@ public sealed class ResilienceTests
         await f.AssertReplicatedAsync(TimeSpan.FromMinutes(4));
 
         var peak = replicator.PeakResidentBytes();
-        Directory.CreateDirectory(Path.Combine(Services.RepoRoot, "artifacts"));
-        await File.AppendAllTextAsync(Path.Combine(Services.RepoRoot, "artifacts", "memory-measurements.txt"),
-            $"{DateTime.UtcNow:O} 200k-row transaction: peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB), bound {MemoryBound / 1048576} MiB\n");
+        await Services.RecordAsync("memory-measurements.txt", $"200k-row transaction: peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB), bound {MemoryBound / 1048576} MiB");
         // The transaction is ~200 MB of decoded rows on top of the ~90 MB idle process; a replicator that held it
         // whole would exceed this bound.
         Assert.True(peak < MemoryBound, $"peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB) exceeds {MemoryBound / 1048576} MiB");
@@ -61,9 +59,7 @@ public sealed class ResilienceTests
         await f.AssertReplicatedAsync(TimeSpan.FromMinutes(3));
 
         var peak = replicator.PeakResidentBytes();
-        Directory.CreateDirectory(Path.Combine(Services.RepoRoot, "artifacts"));
-        await File.AppendAllTextAsync(Path.Combine(Services.RepoRoot, "artifacts", "memory-measurements.txt"),
-            $"{DateTime.UtcNow:O} 150 runs with 1 MB outputs, 32 MiB budget: peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB)\n");
+        await Services.RecordAsync("memory-measurements.txt", $"150 runs with 1 MB outputs, 32 MiB budget: peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB)");
         Assert.True(peak < 400L * 1024 * 1024, $"peak RSS {peak / 1048576} MiB (idle {idle / 1048576} MiB)");
         Assert.Equal("150", (await f.ClickHouseQueryAsync($"SELECT count() FROM {f.ClickHouseDatabase}.task_runs_v2 FINAL WHERE length(toString(output)) > 1000000")).Trim());
     }

@@ -36,6 +36,14 @@ public static class Services
             throw new InvalidOperationException($"scripts/services {string.Join(' ', args)} failed ({result.ExitCode}): {result.Output}");
     }
 
+    /// <summary>Appends a measured figure to <c>artifacts/NAME</c> (kept by CI runs for the closing notes).</summary>
+    public static async Task RecordAsync(string file, string line)
+    {
+        var folder = Path.Combine(RepoRoot, "artifacts");
+        Directory.CreateDirectory(folder);
+        await File.AppendAllTextAsync(Path.Combine(folder, file), $"{DateTime.UtcNow:O} {line}\n");
+    }
+
     public static async Task<int> PidAsync(string service)
     {
         var result = await Shell.RunAsync(Path.Combine(RepoRoot, "scripts/services"), "pid", service);
