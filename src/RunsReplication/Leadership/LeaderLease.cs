@@ -17,6 +17,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
     private readonly Action<LeaseLossReason>? _onWatchdog;
     private readonly Func<double> _random;
     private readonly Backoff _backoff;
+    private readonly HolderWatch _watch;
     private readonly CancellationTokenSource _disposed = new();
     private readonly object _gate = new();
 
@@ -43,6 +44,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
         _onWatchdog = onWatchdogExpired;
         _random = random ?? Random.Shared.NextDouble;
         _backoff = new Backoff(options.RetryInterval, options.MaxBackoff, _random);
+        _watch = new HolderWatch(timeProvider, options.LeaseDuration, options.LeaseDuration - options.ExtendInterval);
     }
 
     /// <summary>Number of times a loop has parked on a timer (test hook: fake time may be advanced once it grows).</summary>
@@ -118,17 +120,16 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
             if (previous is not null) await previous.WorkStopped.WaitAsync(ct).ConfigureAwait(false);
             if (previousLoss is not null) await ParkAsync(_backoff.Next(), ct).ConfigureAwait(false);
 
-            var windowStart = _time.GetTimestamp();
-            int attempts = 0, errors = 0;
+            int errors = 0;
+            string? announcedHolder = null;
             while (true)
             {
                 Heartbeat();
-                attempts++;
                 var sentAt = _time.GetTimestamp();
                 AcquireResult result;
                 try
                 {
-                    result = await _store.TryAcquireAsync(_o.InstanceId, _o.LeaseDuration, ct)
+                    result = await _store.TryAcquireAsync(_o.InstanceId, _o.LeaseDuration, _watch.MayTakeEmpty(sentAt), ct)
                         .WaitAsync(_o.CallTimeout, _time, ct).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested)
@@ -142,34 +143,51 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
                 {
                     _log.LogInformation("Leader election: Redis answering again after {FailedAttempts} failed attempts", errors);
                     errors = 0;
+                    _backoff.Reset();
                 }
 
                 if (result.FencingToken is { } token)
                 {
-                    var term = StartTerm(token, result.Holder ?? $"{_o.InstanceId}|{token}", sentAt);
-                    if (term is not null) return term;
-                    await TryReleaseAsync(result.Holder ?? $"{_o.InstanceId}|{token}", ct).ConfigureAwait(false);
+                    var value = result.Holder ?? $"{_o.InstanceId}|{token}";
+                    // Taking a key we never watched (a fresh start, maybe just after Redis lost its data): an earlier
+                    // holder may still lead by its own clock for up to one lease. Otherwise we saw its lease end.
+                    var takeoverSafeAt = _watch.SawNobody ? sentAt + Ticks(_o.LeaseDuration) : sentAt;
+                    var term = StartTerm(token, value, sentAt, takeoverSafeAt);
+                    if (term is not null)
+                    {
+                        _watch.Forget();
+                        return term;
+                    }
+                    await TryReleaseAsync(value, ct).ConfigureAwait(false);
                     continue;
                 }
 
-                lock (_gate) _holder = result.Holder;
-                if (result.Holder is { } h && h.StartsWith(_o.InstanceId + "|", StringComparison.Ordinal))
+                if (result.WasEmptyAndRefused)
+                {
+                    if (_watch.FoundEmpty(_time.GetTimestamp()))
+                        _log.LogWarning(
+                            "Leader election: the lease key vanished while {Holder} may still lead (Redis restarted empty, or the key was deleted); not contending for {HoldOffMs} ms, until that lease has certainly ended",
+                            _watch.LastHolder, (long)_watch.HoldOffLeft(_time.GetTimestamp()).TotalMilliseconds);
+                    await ParkAsync(Backoff.Jitter(_o.RetryInterval, 0.25, _random()), ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                var holder = result.Holder!;
+                lock (_gate) _holder = holder;
+                if (holder.StartsWith(_o.InstanceId + "|", StringComparison.Ordinal))
                 {
                     // Our own orphan (an acquire whose reply timed out, or a term we already gave up): clear it.
-                    if (await TryReleaseAsync(h, ct).ConfigureAwait(false)) continue;
+                    if (await TryReleaseAsync(holder, ct).ConfigureAwait(false)) continue;
                 }
-
-                var elapsed = _time.GetElapsedTime(windowStart);
-                if (elapsed >= _o.AcquireWindow)
+                else
                 {
-                    var pause = _backoff.Next();
-                    _log.LogInformation(
-                        "Leader election: still a follower after {Attempts} attempts in {ElapsedMs} ms; lease held by {Holder}; backing off {BackoffMs} ms",
-                        attempts, (long)elapsed.TotalMilliseconds, result.Holder, (long)pause.TotalMilliseconds);
-                    await ParkAsync(pause, ct).ConfigureAwait(false);
-                    windowStart = _time.GetTimestamp();
-                    attempts = 0;
-                    continue;
+                    _watch.Saw(holder, sentAt, result.PttlMs);
+                    if (holder != announcedHolder)
+                    {
+                        // Once per holder, not once per poll: following is the normal state of a replica.
+                        announcedHolder = holder;
+                        _log.LogInformation("Leader election: following; lease held by {Holder} for {PttlMs} more ms", holder, result.PttlMs);
+                    }
                 }
                 await ParkAsync(Backoff.Jitter(_o.RetryInterval, 0.25, _random()), ct).ConfigureAwait(false);
             }
@@ -181,7 +199,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
         }
     }
 
-    private LeadershipTerm? StartTerm(long token, string value, long sentAt)
+    private LeadershipTerm? StartTerm(long token, string value, long sentAt, long takeoverSafeAt)
     {
         var deadline = sentAt + Ticks(_o.RenewDeadline);
         var now = _time.GetTimestamp();
@@ -191,7 +209,7 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
                 (long)_time.GetElapsedTime(sentAt, now).TotalMilliseconds);
             return null;
         }
-        var term = new LeadershipTerm(this, token, value, sentAt, deadline);
+        var term = new LeadershipTerm(this, token, value, sentAt, deadline, takeoverSafeAt);
         lock (_gate)
         {
             _term = term;
@@ -389,13 +407,13 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
     {
         try
         {
-            var deleted = await _store.ReleaseAsync(value, ct).WaitAsync(_o.CallTimeout, _time, ct).ConfigureAwait(false);
-            _log.LogDebug("Leader lease compare-and-DEL of {Value}: deleted={Deleted}", value, deleted);
+            var deleted = await _store.ReleaseAsync(value, _o.LeaseDuration, ct).WaitAsync(_o.CallTimeout, _time, ct).ConfigureAwait(false);
+            _log.LogDebug("Leader lease release of {Value}: released={Released}", value, deleted);
             return deleted;
         }
         catch (Exception ex) when (!ct.IsCancellationRequested)
         {
-            _log.LogInformation("Could not delete the leader lease key ({Error}); it will expire on its own", Describe(ex));
+            _log.LogInformation("Could not release the leader lease key ({Error}); it will expire on its own", Describe(ex));
             return false;
         }
     }

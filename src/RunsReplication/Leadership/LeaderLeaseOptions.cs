@@ -40,7 +40,10 @@ public sealed class LeaderLeaseOptions
     public int LockTimeoutMs { get; set; } = 30_000;
     /// <summary>Renew period after a successful renewal.</summary>
     public int ExtendIntervalMs { get; set; } = 10_000;
-    /// <summary>One acquisition window lasts LockTimeout + AdditionalTime; after it we log a summary and back off.</summary>
+    /// <summary>
+    /// The reference's acquisition window (LockTimeout + AdditionalTime). Accepted so its settings still parse; our
+    /// followers poll for as long as they run (they must watch the holder to judge an empty key, see HolderWatch).
+    /// </summary>
     public int AdditionalTimeMs { get; set; } = 10_000;
     /// <summary>Acquisition poll period (±25 % jitter) and the renewal retry period after a failed renewal.</summary>
     public int RetryIntervalMs { get; set; } = 500;
@@ -58,7 +61,6 @@ public sealed class LeaderLeaseOptions
     public TimeSpan ExtendInterval => TimeSpan.FromMilliseconds(ExtendIntervalMs);
     public TimeSpan RetryInterval => TimeSpan.FromMilliseconds(RetryIntervalMs);
     public TimeSpan CallTimeout => TimeSpan.FromMilliseconds(CallTimeoutMs);
-    public TimeSpan AcquireWindow => TimeSpan.FromMilliseconds((long)LockTimeoutMs + AdditionalTimeMs);
     public TimeSpan MaxBackoff => TimeSpan.FromMilliseconds(Math.Max(MaxBackoffMs, RetryIntervalMs));
     public TimeSpan SafetyMargin => TimeSpan.FromMilliseconds(SafetyMarginMs ?? LockTimeoutMs / 100 + 2);
     public TimeSpan RenewDeadline =>

@@ -23,8 +23,9 @@ public sealed class LeadershipTerm
     internal ITimer? WatchdogTimer;
     internal Task? RenewLoop;
 
-    internal LeadershipTerm(LeaderLease owner, long fencingToken, string holderValue, long acquireSentAt, long deadline)
+    internal LeadershipTerm(LeaderLease owner, long fencingToken, string holderValue, long acquireSentAt, long deadline, long takeoverSafeAt)
     {
+        TakeoverSafeAt = takeoverSafeAt;
         _owner = owner;
         FencingToken = fencingToken;
         HolderValue = holderValue;
@@ -40,6 +41,14 @@ public sealed class LeadershipTerm
     public string HolderValue { get; }
 
     internal long AcquireSentAt { get; }
+
+    /// <summary>
+    /// Monotonic timestamp (of the lease's <see cref="TimeProvider"/>) after which any earlier holder has stopped
+    /// leading by its own clock. The acquisition time when we watched the previous lease end (expire or be released);
+    /// one lease duration later when we took a key we never watched, as after a fresh start. Before this moment,
+    /// a process still holding the slot may be a rightful leader that has not yet learned Redis lost its key.
+    /// </summary>
+    public long TakeoverSafeAt { get; }
 
     /// <summary>Fires once when the lease is lost or released.</summary>
     public CancellationToken Lost => _lostCts.Token;

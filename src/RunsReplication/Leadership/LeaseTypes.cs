@@ -22,10 +22,16 @@ public enum RenewalOutcome { None, Renewed, Refused, TakenByOther, TimedOut, Fai
 /// <summary>What to do after a term is lost (not released): contend again, or let the caller exit non-zero.</summary>
 public enum LeaseLossPolicy { Reacquire, Exit }
 
-/// <summary>Result of the acquire script: <see cref="FencingToken"/> is null when the key was already held.</summary>
-public readonly record struct AcquireResult(long? FencingToken, string? Holder)
+/// <summary>
+/// Result of the acquire script: <see cref="FencingToken"/> is null when the key was held (by <see cref="Holder"/>,
+/// for <see cref="PttlMs"/> more ms by the server's clock) or was empty while the caller did not allow taking an
+/// empty key (<see cref="EmptyKeyRefused"/>: both null).
+/// </summary>
+public readonly record struct AcquireResult(long? FencingToken, string? Holder, long PttlMs = -2)
 {
+    public static readonly AcquireResult EmptyKeyRefused = new(null, null);
     public bool Acquired => FencingToken is not null;
+    public bool WasEmptyAndRefused => FencingToken is null && Holder is null;
 }
 
 public enum RenewResult
@@ -44,12 +50,15 @@ public readonly record struct LeaseHolder(string? Value, long PttlMs);
 /// <summary>The four Redis operations the lease needs. Implementations must never re-create a missing key on renew.</summary>
 public interface ILeaseStore
 {
-    /// <summary>SET NX PX + INCR fencing counter; the stored value is "&lt;instanceId&gt;|&lt;token&gt;".</summary>
-    Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>
+    /// Takes the key if it is free (INCR fencing counter; the stored value is "&lt;instanceId&gt;|&lt;token&gt;").
+    /// A released key (tombstone) is always free; an empty key only when <paramref name="mayTakeEmptyKey"/>.
+    /// </summary>
+    Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken);
     /// <summary>Compare-and-PEXPIRE.</summary>
     Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken);
-    /// <summary>Compare-and-DEL. True when our value was deleted.</summary>
-    Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken);
+    /// <summary>Compare-and-replace with a tombstone that expires after <paramref name="ttl"/>. True when our value was released.</summary>
+    Task<bool> ReleaseAsync(string value, TimeSpan ttl, CancellationToken cancellationToken);
     /// <summary>GET + PTTL, for status.</summary>
     Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken);
 }

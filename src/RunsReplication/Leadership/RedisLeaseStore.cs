@@ -9,11 +9,17 @@ namespace RunsReplication.Leadership;
 /// </summary>
 public sealed class RedisLeaseStore : ILeaseStore
 {
-    // Returns {token, value} when acquired, {0, currentValue} when the key is held. ARGV[3] is the highest token
-    // this instance has seen: a Redis that restarted empty has lost the counter, and tokens must still only grow.
+    // Returns {token, value, pttl} when acquired, {0, currentValue, pttl} when the key is held, and {0, '', -2} when
+    // the key is empty but ARGV[4] is not '1' (the caller cannot yet tell a key Redis lost from a lease that ended;
+    // see HolderWatch). A released key holds a tombstone ("released:<value>") and is free to take at once. ARGV[3] is
+    // the highest token this instance has seen: a Redis that restarted empty has lost the counter, and tokens must
+    // still only grow.
     internal const string AcquireScript = """
         local current = redis.call('GET', KEYS[1])
-        if current then return {0, current} end
+        if current and string.sub(current, 1, 9) ~= 'released:' then
+          return {0, current, redis.call('PTTL', KEYS[1])}
+        end
+        if not current and ARGV[4] ~= '1' then return {0, '', -2} end
         local token = redis.call('INCR', KEYS[2])
         local floor = tonumber(ARGV[3])
         if token <= floor then
@@ -21,8 +27,8 @@ public sealed class RedisLeaseStore : ILeaseStore
           redis.call('SET', KEYS[2], token)
         end
         local value = ARGV[1] .. '|' .. token
-        redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
-        return {token, value}
+        redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+        return {token, value, tonumber(ARGV[2])}
         """;
 
     // 1 renewed, 0 missing (never re-created), -1 held by someone else.
@@ -34,10 +40,18 @@ public sealed class RedisLeaseStore : ILeaseStore
         return 1
         """;
 
+    // Compare-and-replace with a tombstone that expires like a lease: contenders see the lease was handed back, not
+    // lost, and take it at once.
     internal const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+          redis.call('SET', KEYS[1], 'released:' .. ARGV[1], 'PX', ARGV[2])
+          return 1
+        end
         return 0
         """;
+
+    /// <summary>Prefix of the value a released key holds until it expires.</summary>
+    public const string ReleasedPrefix = "released:";
 
     internal const string ReadScript = """
         return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
@@ -66,15 +80,17 @@ public sealed class RedisLeaseStore : ILeaseStore
     /// <summary>The highest fencing token seen in any holder value, ours or another instance's.</summary>
     public long HighestTokenSeen => Interlocked.Read(ref _highestTokenSeen);
 
-    public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken)
+    public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken)
     {
         var result = await Db.ScriptEvaluateAsync(AcquireScript, [_key, _fencingKey],
-            [instanceId, (long)ttl.TotalMilliseconds, HighestTokenSeen]).WaitAsync(cancellationToken).ConfigureAwait(false);
+            [instanceId, (long)ttl.TotalMilliseconds, HighestTokenSeen, mayTakeEmptyKey ? "1" : "0"]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
         var token = (long)parts[0];
         var value = (string?)parts[1];
+        var pttl = (long)parts[2];
         Observe(value);
-        return token > 0 ? new AcquireResult(token, value) : new AcquireResult(null, value);
+        if (token > 0) return new AcquireResult(token, value, pttl);
+        return string.IsNullOrEmpty(value) ? AcquireResult.EmptyKeyRefused : new AcquireResult(null, value, pttl);
     }
 
     private void Observe(string? holderValue)
@@ -100,9 +116,9 @@ public sealed class RedisLeaseStore : ILeaseStore
         };
     }
 
-    public async Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken)
+    public async Task<bool> ReleaseAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [_key], [value])
+        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [_key], [value, (long)ttl.TotalMilliseconds])
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         return (long)result == 1;
     }

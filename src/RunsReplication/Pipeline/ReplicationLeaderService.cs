@@ -131,6 +131,7 @@ public sealed class ReplicationLeaderService(
         string? lastProblem = null;
         var slotBusyAttempts = 0;
         var terminateRefusedLogged = false;
+        var takeoverWaitLogged = false;
 
         while (!abort.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
         {
@@ -156,8 +157,8 @@ public sealed class ReplicationLeaderService(
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && settings.TerminateStaleSlotHolder)
             {
-                // We won the lease with SET NX, so the key was free: the previous holder's lease is over, and a
-                // well-behaved holder stops before its lease ends. Whoever still holds the slot is a paused or
+                // We won the lease, and (after TakeoverSafeAt) the previous holder's lease is over by its own clock;
+                // a well-behaved holder stops before its lease ends. Whoever still holds the slot is a paused or
                 // partitioned process that PostgreSQL has not noticed yet: end its walsender rather than wait
                 // for wal_sender_timeout.
                 slotBusyAttempts++;
@@ -167,6 +168,20 @@ public sealed class ReplicationLeaderService(
                     // The key is no longer ours (Redis lost it and another instance won it): the slot's holder may be
                     // the rightful leader. Leave it; our renewal will end this term.
                     await Task.Delay(TimeSpan.FromMilliseconds(200), time, abort.Token).ConfigureAwait(false);
+                    continue;
+                }
+                var unsafeFor = time.GetElapsedTime(time.GetTimestamp(), term.TakeoverSafeAt);
+                if (unsafeFor > TimeSpan.Zero)
+                {
+                    // We took a key we never watched: the slot's holder may lead by its own clock until its lease
+                    // runs out. It stops by itself before then; end it only if it has not.
+                    if (!takeoverWaitLogged)
+                    {
+                        takeoverWaitLogged = true;
+                        logger.LogInformation("Slot {Slot} is held by {Holder}; it may still be a leader that has not yet learned its lease ended, so waiting {WaitMs} ms before ending it",
+                            settings.SlotName, holder?.ActiveApplicationName, (long)unsafeFor.TotalMilliseconds);
+                    }
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(unsafeFor.TotalMilliseconds, 200)), time, abort.Token).ConfigureAwait(false);
                     continue;
                 }
                 var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);

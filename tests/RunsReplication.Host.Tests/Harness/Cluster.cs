@@ -143,6 +143,17 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
+    /// <summary>No sample saw two instances report streaming, not even for one sampling tick.</summary>
+    public void AssertNeverTwoStreaming()
+    {
+        lock (Samples)
+        {
+            Assert.NotEmpty(Samples);
+            var both = Samples.FirstOrDefault(s => s.Streaming.Count > 1);
+            Assert.True(both is null, $"{string.Join(", ", both?.Streaming ?? [])} both reported streaming at {both?.At:O}");
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await StopSamplingAsync();

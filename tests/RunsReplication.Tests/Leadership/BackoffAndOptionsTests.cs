@@ -60,7 +60,6 @@ public class LeaderLeaseOptionsTests
         Assert.Equal(TimeSpan.FromMilliseconds(19_849), o.RenewDeadline);
         Assert.Equal(TimeSpan.FromMilliseconds(9_849), o.StopGrace);
         Assert.Equal(o.StopGrace, o.WatchdogGrace);
-        Assert.Equal(TimeSpan.FromSeconds(40), o.AcquireWindow);
     }
 
     [Theory]

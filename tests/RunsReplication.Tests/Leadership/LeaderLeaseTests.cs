@@ -44,10 +44,11 @@ public class LeaderLeaseTests
     }
 
     [Fact]
-    public async Task Acquire_when_held_by_other_polls_until_free()
+    public async Task Acquire_when_held_by_other_polls_until_its_key_expires()
     {
         await using var h = new Harness();
         h.Store.Holder = "other|5";
+        h.Store.HolderPttlMs = 400;
         var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
         await Eventually(() => h.Store.Count("acquire") == 2, "second attempt");
@@ -55,23 +56,130 @@ public class LeaderLeaseTests
         Assert.Equal("other|5", h.Lease.Status.Holder);
         Assert.False(acquiring.IsCompleted);
 
-        h.Store.Holder = null; // old leader's key expired
+        h.Store.Holder = null; // its key expired: our attempt was sent after its PTTL ran out
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
         var term = await Within(acquiring);
         Assert.Equal(LeaseRole.Leader, h.Lease.Status.Role);
         Assert.Equal("me|1", term.HolderValue);
+        // The first attempt knew of no holder; the later ones were sent after the holder's PTTL had run out.
+        Assert.Equal([true, true, true], h.Store.EmptyAllowed.ToArray());
+        // We watched the previous lease end: a stale slot holder may be ended at once.
+        Assert.True(term.TakeoverSafeAt <= h.Time.GetTimestamp());
+        Assert.Empty(h.Log.Matching("vanished"));
     }
 
     [Fact]
-    public async Task Acquire_window_exhausted_logs_one_summary_and_backs_off()
+    public async Task A_key_that_vanishes_before_its_holder_could_expire_is_not_taken_for_a_lease()
+    {
+        await using var h = new Harness();
+        h.Store.Holder = "other|5"; // PTTL 20 s: a live leader
+        var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        await Eventually(() => h.Store.Count("acquire") == 2, "second attempt");
+
+        h.Store.Holder = null; // Redis restarted empty: other|5 still leads by its own clock
+        var vanishedAt = h.Time.GetTimestamp();
+        for (var i = 0; i < 59; i++) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        await Eventually(() => h.Store.Count("acquire") == 61, "attempts through the hold-off");
+        Assert.False(acquiring.IsCompleted);
+        Assert.Null(h.Store.Holder);
+        Assert.DoesNotContain(true, h.Store.EmptyAllowed.Skip(1)); // once it had seen other|5, never took an empty key
+        var warning = Assert.Single(h.Log.Matching("vanished")); // once, not once per poll
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("other|5", warning.Fields["Holder"]);
+
+        // One lease (30 s) after the empty key was first seen, the old holder has certainly stopped.
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(1000));
+        var term = await Within(acquiring);
+        Assert.True(h.Time.GetElapsedTime(vanishedAt) >= h.Options.LeaseDuration);
+        Assert.True(term.TakeoverSafeAt <= h.Time.GetTimestamp());
+    }
+
+    [Fact]
+    public async Task The_holder_coming_back_cancels_the_hold_off()
+    {
+        await using var h = new Harness();
+        h.Store.Holder = "other|5";
+        var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        h.Store.Holder = null;
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        await Eventually(() => h.Log.Matching("vanished").Count == 1, "hold-off");
+        h.Store.Holder = "other|6"; // the old leader stepped down and won again
+        h.Store.HolderPttlMs = 400;
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        await Eventually(() => h.Store.Count("acquire") == 4, "fourth attempt");
+        h.Store.Holder = null; // and its key now expired normally
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        var term = await Within(acquiring);
+        Assert.Equal("me|1", term.HolderValue);
+        Assert.Single(h.Log.Matching("vanished"));
+    }
+
+    [Fact]
+    public async Task A_released_key_is_taken_at_once()
+    {
+        await using var h = new Harness();
+        h.Store.Holder = "other|5"; // PTTL 20 s
+        var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        h.Store.Holder = "released:other|5"; // graceful handover
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        var term = await Within(acquiring);
+        Assert.Equal("me|1", term.HolderValue);
+        Assert.True(term.TakeoverSafeAt <= h.Time.GetTimestamp());
+        Assert.Empty(h.Log.Matching("vanished"));
+    }
+
+    [Fact]
+    public async Task An_empty_key_seen_after_a_long_silence_is_not_taken_for_a_lease()
+    {
+        await using var h = new Harness();
+        h.Store.Holder = "other|5";
+        h.Store.HolderPttlMs = 400;
+        var failing = true;
+        var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
+        await Eventually(() => h.Store.Count("acquire") == 1, "first attempt");
+        // Redis unreachable for longer than LeaseDuration − ExtendInterval (20 s): a live holder may have renewed
+        // many times meanwhile, so an empty key afterwards says nothing about whether it expired.
+        h.Store.OnAcquire = () => failing
+            ? Task.FromException<AcquireResult>(new InvalidOperationException("No connection is available"))
+            : Task.FromResult(AcquireResult.EmptyKeyRefused);
+        for (var i = 0; i < 5; i++) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(h.Options.MaxBackoffMs));
+        failing = false;
+        h.Store.OnAcquire = null;
+        h.Store.Holder = null;
+        await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(h.Options.MaxBackoffMs));
+        await Eventually(() => h.Log.Matching("vanished").Count == 1, "hold-off");
+        Assert.False(acquiring.IsCompleted);
+        Assert.False(h.Store.EmptyAllowed.Last());
+        while (!acquiring.IsCompleted) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        Assert.Equal("me|1", (await acquiring).HolderValue);
+    }
+
+    [Fact]
+    public async Task A_fresh_instance_takes_an_empty_key_but_may_not_end_another_slot_holder_for_a_lease()
+    {
+        await using var h = new Harness();
+        var sentAt = h.Time.GetTimestamp();
+        var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
+        // It never watched the key: a leader that Redis forgot may still lead for up to one lease.
+        Assert.Equal(h.Options.LeaseDuration, h.Time.GetElapsedTime(sentAt, term.TakeoverSafeAt));
+    }
+
+    [Fact]
+    public async Task Following_is_logged_once_per_holder_not_per_poll()
     {
         await using var h = new Harness();
         h.Store.Holder = "other|5";
         using var cts = new CancellationTokenSource();
         var acquiring = h.Lease.AcquireAsync(cts.Token);
-        for (var i = 0; i < 80; i++) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500)); // 40 s = TTL + additional
-        await Eventually(() => h.Log.Matching("still a follower").Count == 1, "window summary");
-        Assert.Single(h.Log.Matching("still a follower"));
+        for (var i = 0; i < 80; i++) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500)); // 40 s of polling
+        h.Store.Holder = "other|6";
+        for (var i = 0; i < 4; i++) await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
+        await Eventually(() => h.Log.Matching("following").Count == 2, "the second holder");
+        Assert.Equal(["other|5", "other|6"], h.Log.Matching("following").Select(l => (string)l.Fields["Holder"]!));
+        Assert.True(h.Store.Count("acquire") >= 84); // followers keep polling: no long backoff while Redis answers
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquiring);
         Assert.Equal(LeaseRole.Follower, h.Lease.Status.Role);
@@ -234,13 +342,13 @@ public class LeaderLeaseTests
     }
 
     [Fact]
-    public async Task Release_fires_Released_deletes_our_key_and_stops_renewing()
+    public async Task Release_fires_Released_leaves_a_tombstone_and_stops_renewing()
     {
         await using var h = new Harness();
         var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
         await term.ReleaseAsync();
         Assert.Equal(LeaseLossReason.Released, await Within(term.Ended));
-        Assert.Null(h.Store.Holder);
+        Assert.Equal("released:me|1", h.Store.Holder);
         h.Time.Advance(TimeSpan.FromMinutes(1));
         await Task.Delay(20);
         Assert.Equal(["acquire", "release:me|1"], h.Store.Calls.ToArray());
@@ -346,7 +454,7 @@ public class LeaderLeaseTests
         await h.DisposeAsync();
         Assert.Equal(LeaseLossReason.Released, await Within(term.Ended));
         Assert.Equal(LeaseRole.Stopped, h.Lease.Status.Role);
-        Assert.Null(h.Store.Holder);
+        Assert.Equal("released:me|1", h.Store.Holder);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => h.Lease.AcquireAsync(CancellationToken.None));
     }
 }

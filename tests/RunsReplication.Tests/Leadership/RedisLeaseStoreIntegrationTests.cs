@@ -35,43 +35,50 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
     public async Task Acquire_is_NX_and_the_fencing_token_increments()
     {
         var store = new RedisLeaseStore(_redis, _key);
-        var a = await store.TryAcquireAsync("a", Ttl, default);
-        Assert.Equal(new AcquireResult(1, "a|1"), a);
+        var a = await store.TryAcquireAsync("a", Ttl, true, default);
+        Assert.Equal(new AcquireResult(1, "a|1", 30_000), a);
         Assert.Equal("a|1", (string?)await Db.StringGetAsync(_key));
         Assert.InRange((long)(await Db.KeyTimeToLiveAsync(_key))!.Value.TotalMilliseconds, 1, 30_000);
 
-        Assert.Equal(new AcquireResult(null, "a|1"), await store.TryAcquireAsync("b", Ttl, default));
+        var held = await store.TryAcquireAsync("b", Ttl, true, default);
+        Assert.Equal("a|1", held.Holder);
+        Assert.Null(held.FencingToken);
+        Assert.InRange(held.PttlMs, 1, 30_000);
         Assert.Equal(1, (long)await Db.StringGetAsync(_key + ":fencing")); // no INCR on a failed acquire
 
         await Db.KeyDeleteAsync(_key);
-        Assert.Equal(new AcquireResult(2, "b|2"), await store.TryAcquireAsync("b", Ttl, default));
+        // An empty key is taken only when the caller allows it (see HolderWatch); nothing is written otherwise.
+        Assert.Equal(AcquireResult.EmptyKeyRefused, await store.TryAcquireAsync("b", Ttl, false, default));
+        Assert.False(await Db.KeyExistsAsync(_key));
+        Assert.Equal(1, (long)await Db.StringGetAsync(_key + ":fencing"));
+        Assert.Equal(new AcquireResult(2, "b|2", 30_000), await store.TryAcquireAsync("b", Ttl, true, default));
     }
 
     [Fact]
     public async Task Tokens_keep_growing_after_Redis_loses_the_counter()
     {
         var store = new RedisLeaseStore(_redis, _key);
-        Assert.Equal(1, (await store.TryAcquireAsync("a", Ttl, default)).FencingToken);
+        Assert.Equal(1, (await store.TryAcquireAsync("a", Ttl, true, default)).FencingToken);
         await Db.KeyDeleteAsync(_key);
-        Assert.Equal(2, (await store.TryAcquireAsync("a", Ttl, default)).FencingToken);
+        Assert.Equal(2, (await store.TryAcquireAsync("a", Ttl, true, default)).FencingToken);
 
         // Redis restarted empty: key and counter are gone. The store remembers token 2, so the next is 3, not 1.
         await Db.KeyDeleteAsync([_key, _key + ":fencing"]);
-        Assert.Equal(3, (await store.TryAcquireAsync("b", Ttl, default)).FencingToken);
+        Assert.Equal(3, (await store.TryAcquireAsync("b", Ttl, true, default)).FencingToken);
 
         // Another instance that only saw the holder's value learns the floor from it too.
         await Db.KeyDeleteAsync(_key + ":fencing");
         var other = new RedisLeaseStore(_redis, _key);
-        Assert.Null((await other.TryAcquireAsync("c", Ttl, default)).FencingToken);
+        Assert.Null((await other.TryAcquireAsync("c", Ttl, true, default)).FencingToken);
         await Db.KeyDeleteAsync(_key);
-        Assert.Equal(4, (await other.TryAcquireAsync("c", Ttl, default)).FencingToken);
+        Assert.Equal(4, (await other.TryAcquireAsync("c", Ttl, true, default)).FencingToken);
     }
 
     [Fact]
     public async Task Renew_extends_only_our_key_and_never_recreates_a_deleted_one()
     {
         var store = new RedisLeaseStore(_redis, _key);
-        var a = await store.TryAcquireAsync("a", TimeSpan.FromSeconds(5), default);
+        var a = await store.TryAcquireAsync("a", TimeSpan.FromSeconds(5), true, default);
         Assert.Equal(RenewResult.Renewed, await store.RenewAsync(a.Holder!, Ttl, default));
         Assert.True((await Db.KeyTimeToLiveAsync(_key))!.Value > TimeSpan.FromSeconds(20));
 
@@ -84,19 +91,24 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Release_deletes_only_our_value_and_read_reports_holder_and_pttl()
+    public async Task Release_replaces_only_our_value_with_a_tombstone_that_anyone_may_take()
     {
         var store = new RedisLeaseStore(_redis, _key);
-        var a = await store.TryAcquireAsync("a", Ttl, default);
-        Assert.False(await store.ReleaseAsync("b|1", default));
+        var a = await store.TryAcquireAsync("a", Ttl, true, default);
+        Assert.False(await store.ReleaseAsync("b|1", TimeSpan.FromSeconds(5), default));
         var read = await store.ReadHolderAsync(default);
         Assert.Equal(a.Holder, read.Value);
         Assert.InRange(read.PttlMs, 1, 30_000);
 
-        Assert.True(await store.ReleaseAsync(a.Holder!, default));
-        Assert.False(await Db.KeyExistsAsync(_key));
-        Assert.Equal(new LeaseHolder(null, -2), await store.ReadHolderAsync(default));
-        Assert.False(await store.ReleaseAsync(a.Holder!, default));
+        Assert.True(await store.ReleaseAsync(a.Holder!, TimeSpan.FromSeconds(5), default));
+        var tombstone = await store.ReadHolderAsync(default);
+        Assert.Equal("released:a|1", tombstone.Value);
+        Assert.InRange(tombstone.PttlMs, 1, 5_000); // it expires like a lease
+        Assert.False(await store.ReleaseAsync(a.Holder!, TimeSpan.FromSeconds(5), default));
+        Assert.Equal(RenewResult.HeldByOther, await store.RenewAsync(a.Holder!, Ttl, default)); // a released term cannot renew
+
+        // A tombstone is free even to a contender that may not take an empty key: the handover was deliberate.
+        Assert.Equal(new AcquireResult(2, "b|2", 30_000), await store.TryAcquireAsync("b", Ttl, false, default));
     }
 
     [Fact]
@@ -121,6 +133,6 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
         var second = await leadership.AcquireAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(2, second.FencingToken);
         await second.ReleaseAsync();
-        Assert.False(await Db.KeyExistsAsync(_key));
+        Assert.Equal("released:it|2", (string?)await Db.StringGetAsync(_key));
     }
 }

@@ -10,20 +10,28 @@ internal sealed class ScriptedLeaseStore : ILeaseStore
 {
     private long _counter;
     public readonly ConcurrentQueue<string> Calls = new();
+    /// <summary>For each acquire: whether the caller allowed taking an empty key.</summary>
+    public readonly ConcurrentQueue<bool> EmptyAllowed = new();
     public volatile string? Holder;
+    /// <summary>The PTTL reported for another holder's key.</summary>
+    public long HolderPttlMs = 20_000;
     public Func<Task<RenewResult>>? OnRenew;
     public Func<Task<AcquireResult>>? OnAcquire;
 
     public int Count(string prefix) => Calls.Count(c => c.StartsWith(prefix, StringComparison.Ordinal));
 
-    public Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, CancellationToken cancellationToken)
+    public Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken)
     {
         Calls.Enqueue("acquire");
+        EmptyAllowed.Enqueue(mayTakeEmptyKey);
         if (OnAcquire is { } f) return f();
-        if (Holder is { } h) return Task.FromResult(new AcquireResult(null, h));
+        var h = Holder;
+        if (h is not null && !h.StartsWith(RedisLeaseStore.ReleasedPrefix, StringComparison.Ordinal))
+            return Task.FromResult(new AcquireResult(null, h, HolderPttlMs));
+        if (h is null && !mayTakeEmptyKey) return Task.FromResult(AcquireResult.EmptyKeyRefused);
         var token = Interlocked.Increment(ref _counter);
         Holder = $"{instanceId}|{token}";
-        return Task.FromResult(new AcquireResult(token, Holder));
+        return Task.FromResult(new AcquireResult(token, Holder, (long)ttl.TotalMilliseconds));
     }
 
     public Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
@@ -35,11 +43,11 @@ internal sealed class ScriptedLeaseStore : ILeaseStore
         return Task.FromResult(h is null ? RenewResult.Missing : h == value ? RenewResult.Renewed : RenewResult.HeldByOther);
     }
 
-    public Task<bool> ReleaseAsync(string value, CancellationToken cancellationToken)
+    public Task<bool> ReleaseAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
     {
         Calls.Enqueue("release:" + value);
         if (Holder != value) return Task.FromResult(false);
-        Holder = null;
+        Holder = RedisLeaseStore.ReleasedPrefix + value;
         return Task.FromResult(true);
     }
 
