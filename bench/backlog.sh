@@ -67,18 +67,26 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ch0=$(ticks "$ch_pid")
 t0=$EPOCHREALTIME
 "$out/host/runs-replication" run > "$out/replicator.log" 2>&1 & pid=$!
+rss_samples=()
 until [ "$(psql_db -c "SELECT confirmed_flush_lsn >= '$target' FROM pg_replication_slots WHERE slot_name = '${name}_e2e'")" = t ]; do
   kill -0 "$pid" 2>/dev/null || { tail -5 "$out/replicator.log"; echo "the replicator died" >&2; exit 1; }
+  rss_samples+=("$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")")
   sleep 0.1
 done
 t1=$EPOCHREALTIME
+# Memory over the run: the highest RSS seen in each quarter of it. Flat memory means the later quarters are no higher
+# than the second, however long the backlog.
+quarters=$(printf '%s\n' "${rss_samples[@]}" | awk '{ v[NR] = $1 } END {
+  for (q = 1; q <= 4; q++) { m = 0; for (i = int((q - 1) * NR / 4) + 1; i <= int(q * NR / 4); i++) if (v[i] > m) m = v[i]; printf "%s%.0f", (q > 1 ? " / " : ""), m / 1024 }
+}')
+gc_heap=$(curl -s "http://127.0.0.1:${RUN_REPLICATION_HTTP_PORT}/metrics" | awk '/^dotnet_gc_last_collection_heap_size_bytes/ { s += $NF } END { printf "%.0f", s / 1048576 }')
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 cpu_ticks=$(ticks "$pid"); ch_ticks=$(( $(ticks "$ch_pid") - ch0 ))
 hz=$(getconf CLK_TCK)
 kill -TERM "$pid"; wait "$pid" || true; pid=""
 verdict=$("$out/host/runs-replication" verify || true)
 
-awk -v rows="$rows" -v t0="$t0" -v t1="$t1" -v peak="$peak_kb" -v cpu="$cpu_ticks" -v ch="$ch_ticks" -v hz="$hz" -v decode="$decode" -v verdict="$verdict" 'BEGIN {
+awk -v rows="$rows" -v t0="$t0" -v t1="$t1" -v peak="$peak_kb" -v quarters="$quarters" -v gcheap="$gc_heap" -v cpu="$cpu_ticks" -v ch="$ch_ticks" -v hz="$hz" -v decode="$decode" -v verdict="$verdict" 'BEGIN {
   secs = t1 - t0; rate = rows / secs
   split(decode, d, " "); drate = 0
   for (i in d) if (d[i] ~ /\/s,?$/) { v = d[i]; sub(/\/s,?$/, "", v); drate = v }
@@ -86,6 +94,7 @@ awk -v rows="$rows" -v t0="$t0" -v t1="$t1" -v peak="$peak_kb" -v cpu="$cpu_tick
   printf "decode only:  %s\n", decode
   printf "end to end:   %d runs stored and confirmed in %.2f s = %.0f runs/s (from process start, incl. ~1 s start-up)\n", rows, secs, rate
   printf "              replicator CPU %.1f us/run, ClickHouse engine CPU %.1f us/run, replicator peak RSS %.0f MiB\n", cpu / hz * 1e6 / rows, ch / hz * 1e6 / rows, peak / 1024
+  printf "              RSS by quarter of the run (peak in each): %s MiB; managed heap after the last GC %s MiB\n", quarters, gcheap
   if (drate > 0) printf "ratio:        end to end / decode only = %.2f\n", rate / drate
   printf "verify:       %s\n", verdict
 }' | tee "$out/summary.txt"

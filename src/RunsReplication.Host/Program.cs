@@ -22,6 +22,9 @@ run.SetAction((_, cancellationToken) => Guarded(async settings =>
     builder.Services.AddReplicator(settings);
     builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
         .AddMeter(ReplicationMetrics.MeterName)
+        // .NET's own runtime meter: GC heap sizes, collections, working set, thread pool; what an operator checks
+        // first when memory or CPU looks wrong.
+        .AddMeter("System.Runtime")
         .AddPrometheusExporter());
     var app = builder.Build();
     StatusEndpoints.Map(app);

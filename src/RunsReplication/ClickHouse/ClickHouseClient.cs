@@ -22,16 +22,40 @@ public sealed class ClickHouseClient(HttpClient http, ClickHouseEndpoint endpoin
     }
 
     /// <summary>
-    /// Sends <paramref name="insertStatement"/> (e.g. <c>INSERT INTO db.t FORMAT JSONCompactEachRowWithNames</c>)
-    /// with <paramref name="data"/> as its rows.
+    /// Builds an insert body from the rows <paramref name="writeRows"/> writes to the stream it is given: through gzip
+    /// when this client compresses requests, into pooled segments either way.
     /// </summary>
-    public async Task InsertAsync(string insertStatement, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, string>? settings, CancellationToken cancellationToken)
+    public InsertBody CreateBody(Action<Stream> writeRows)
+    {
+        var buffer = new SegmentedBuffer();
+        try
+        {
+            if (compressRequests)
+            {
+                using var gzip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true);
+                writeRows(gzip);
+            }
+            else
+            {
+                writeRows(buffer);
+            }
+            return new InsertBody(buffer, compressRequests);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="insertStatement"/> (e.g. <c>INSERT INTO db.t FORMAT JSONCompactEachRowWithNames</c>)
+    /// with <paramref name="body"/> as its rows. The body stays the caller's, to re-send or dispose.
+    /// </summary>
+    public async Task InsertAsync(string insertStatement, InsertBody body, IReadOnlyDictionary<string, string>? settings, CancellationToken cancellationToken)
     {
         using var request = NewRequest(BuildUri(insertStatement, settings));
-        using var compressed = compressRequests ? Compress(data.Span) : null;
-        request.Content = new ReadOnlyMemoryContent(compressed?.WrittenMemory ?? data);
-        if (compressed is not null)
-            request.Content.Headers.ContentEncoding.Add("gzip");
+        request.Content = body.ToContent();
         await SendAsync(request, cancellationToken).ConfigureAwait(false);
     }
 
@@ -97,13 +121,5 @@ public sealed class ClickHouseClient(HttpClient http, ClickHouseEndpoint endpoin
             response.Headers.TryGetValues("X-ClickHouse-Exception-Code", out var codes);
             throw ClickHouseException.FromResponse((int)response.StatusCode, body, codes?.FirstOrDefault());
         }
-    }
-
-    private static PooledBuffer Compress(ReadOnlySpan<byte> data)
-    {
-        var output = new PooledBuffer(data.Length / 4 + 64);
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
-            gzip.Write(data);
-        return output;
     }
 }

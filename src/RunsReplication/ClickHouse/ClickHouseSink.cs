@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using RunsReplication.Configuration;
@@ -232,7 +231,7 @@ public sealed class ClickHouseSink
         {
             try
             {
-                await _client.InsertAsync(statement, body.WrittenMemory, InsertSettings, cancellationToken).ConfigureAwait(false);
+                await _client.InsertAsync(statement, body, InsertSettings, cancellationToken).ConfigureAwait(false);
                 Health.Succeeded();
                 return;
             }
@@ -255,15 +254,13 @@ public sealed class ClickHouseSink
         }
     }
 
-    private static PooledBuffer Serialize<T>(Table table, List<T> rows)
+    private InsertBody Serialize<T>(Table table, List<T> rows) => _client.CreateBody(stream =>
     {
-        var buffer = new PooledBuffer(rows.Count * 512 + 1024);
         if (table == Table.TaskRuns)
-            TaskRunRowWriter.WriteTaskRuns((IBufferWriter<byte>)buffer, (List<TaskRunRow>)(object)rows);
+            TaskRunRowWriter.WriteTaskRuns(stream, (List<TaskRunRow>)(object)rows);
         else
-            TaskRunRowWriter.WritePayloads((IBufferWriter<byte>)buffer, (List<PayloadRow>)(object)rows);
-        return buffer;
-    }
+            TaskRunRowWriter.WritePayloads(stream, (List<PayloadRow>)(object)rows);
+    });
 
     private static string TableName(Table table) => table == Table.TaskRuns ? "task_runs_v2" : "raw_task_runs_payload_v1";
 }

@@ -120,14 +120,15 @@ public static class TaskRunRowWriter
 
     private static void WriteChunked<T>(Stream stream, IEnumerable<T> rows, Action<IBufferWriter<byte>, IEnumerable<T>> write)
     {
-        // Rows are written into a reusable buffer that is copied to the stream whenever it grows past 64 KiB.
-        var buffer = new ArrayBufferWriter<byte>(128 * 1024);
+        // Rows are written into a reusable buffer that is copied to the stream whenever it grows past 32 KiB (the
+        // buffer stays below the large object heap's 85 KB threshold unless one row is bigger).
+        var buffer = new ArrayBufferWriter<byte>(64 * 1024);
         IEnumerable<T> Chunk()
         {
             foreach (var row in rows)
             {
                 yield return row;
-                if (buffer.WrittenCount >= 64 * 1024)
+                if (buffer.WrittenCount >= 32 * 1024)
                 {
                     stream.Write(buffer.WrittenSpan);
                     buffer.ResetWrittenCount();
