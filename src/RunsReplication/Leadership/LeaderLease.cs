@@ -103,7 +103,10 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
             // Two terms' work must never overlap, even when the last one ended by release.
             if (previous is not null) await previous.WorkStopped.WaitAsync(linked.Token).ConfigureAwait(false);
             var win = await _contender.ContendAsync(afterLoss: previousLoss is not null, linked.Token).ConfigureAwait(false);
-            return StartTerm(win);
+            if (TryStartTerm(win) is { } term) return term;
+            // Disposed while the winning reply was on its way: a stopped instance must not lead; hand the key back.
+            await _key.TryReleaseAsync(win.HolderValue, CancellationToken.None).ConfigureAwait(false);
+            throw new OperationCanceledException("The lease was disposed while acquiring.", _disposed.Token);
         }
         catch
         {
@@ -112,11 +115,12 @@ public sealed class LeaderLease : ILeadership, IAsyncDisposable
         }
     }
 
-    private LeadershipTerm StartTerm(LeaseWin win)
+    private LeadershipTerm? TryStartTerm(LeaseWin win)
     {
         var term = new LeadershipTerm(this, win.FencingToken, win.HolderValue, win.SentAt, win.Deadline, win.TakeoverSafeAt);
         lock (_gate)
         {
+            if (_role == LeaseRole.Stopped) return null;
             _term = term;
             _role = LeaseRole.Leader;
             _holder = win.HolderValue;

@@ -295,7 +295,7 @@ public class LeaderLeaseTests
         var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
         await h.AdvanceParkedAsync(Extend);
         await Eventually(() => h.Store.Count("renew") == 1, "first renewal");
-        h.Time.Advance(TimeSpan.FromSeconds(2)); // call timeout
+        await h.AdvanceUntilParkedAsync(TimeSpan.FromSeconds(2)); // the call times out, the loop parks for a retry
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500)); // retry → exception
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500)); // retry → renewed
         await Eventually(() => h.Log.Matching("recovered").Count == 1, "recovery line");
@@ -443,6 +443,26 @@ public class LeaderLeaseTests
         var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
         Assert.Equal(["acquire", "release:me|7", "acquire"], h.Store.Calls.ToArray());
         Assert.Equal(1, term.FencingToken);
+    }
+
+    [Fact]
+    public async Task Disposing_while_a_winning_acquire_reply_lands_hands_the_key_back()
+    {
+        var h = new Harness();
+        ValueTask disposing = default;
+        h.Store.OnAcquire = () =>
+        {
+            disposing = h.Lease.DisposeAsync(); // the host stops while Redis is answering "yours"
+            return Task.FromResult(new AcquireResult(1, "me|1", 30_000));
+        };
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => h.Lease.AcquireAsync(CancellationToken.None));
+        await disposing;
+        Assert.Equal(LeaseRole.Stopped, h.Lease.Status.Role);
+        Assert.Contains("release:me|1", h.Store.Calls);
+        Assert.Empty(h.Log.Matching("Became leader"));
+        h.Time.Advance(TimeSpan.FromMinutes(1));
+        await Task.Delay(20);
+        Assert.Equal(0, h.Store.Count("renew"));
     }
 
     [Fact]

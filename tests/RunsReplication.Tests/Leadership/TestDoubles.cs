@@ -124,6 +124,26 @@ internal sealed class Harness : IAsyncDisposable
 
     public void SyncParks() => _seenParks = Lease.Parks;
 
+    /// <summary>
+    /// Advances fake time in small steps until a lease loop parks again (at most <paramref name="atMost"/> and one
+    /// step more). For waits whose timer is created just after a call the test observed, e.g. a call timeout:
+    /// advancing once could happen before the timer exists, and then it would never fire.
+    /// </summary>
+    public async Task AdvanceUntilParkedAsync(TimeSpan atMost)
+    {
+        var step = TimeSpan.FromMilliseconds(100);
+        var advanced = TimeSpan.Zero;
+        _seenParks = Lease.Parks;
+        while (Lease.Parks == _seenParks)
+        {
+            if (advanced > atMost + step) throw new TimeoutException($"no lease loop parked within {atMost} of fake time");
+            Time.Advance(step);
+            advanced += step;
+            await Task.Delay(5);
+        }
+        // The new park stays unseen: the next AdvanceParkedAsync advances past it.
+    }
+
     public static async Task Eventually(Func<bool> condition, string what)
     {
         var until = DateTime.UtcNow.AddSeconds(5);
