@@ -7,7 +7,7 @@ namespace RunsReplication.Leadership;
 /// clock, for up to one renew deadline after its last renewal; SET NX alone would elect a second leader beside it.
 /// The rule: an empty key may be taken when its absence is explained by the holder's own expiry (we saw it recently
 /// enough that a live holder's renewal could not have slipped past us), or when a full lease has passed since we
-/// found it empty. A released key carries a tombstone and is always free, so graceful handovers stay immediate.
+/// found it empty. A release leaves a marker and the key is then always free, so graceful handovers stay immediate.
 /// </para>
 /// <para>
 /// Why "recently enough": a live holder renews every ExtendInterval, so its key always shows at least

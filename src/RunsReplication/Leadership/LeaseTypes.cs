@@ -52,12 +52,13 @@ public interface ILeaseStore
 {
     /// <summary>
     /// Takes the key if it is free (INCR fencing counter; the stored value is "&lt;instanceId&gt;|&lt;token&gt;").
-    /// A released key (tombstone) is always free; an empty key only when <paramref name="mayTakeEmptyKey"/>.
+    /// A key its holder released (marked by the release) is always free; any other empty key only when
+    /// <paramref name="mayTakeEmptyKey"/>.
     /// </summary>
     Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken);
     /// <summary>Compare-and-PEXPIRE.</summary>
     Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken);
-    /// <summary>Compare-and-replace with a tombstone that expires after <paramref name="ttl"/>. True when our value was released.</summary>
+    /// <summary>Compare-and-DEL, leaving a release marker that expires after <paramref name="ttl"/>. True when our value was deleted.</summary>
     Task<bool> ReleaseAsync(string value, TimeSpan ttl, CancellationToken cancellationToken);
     /// <summary>GET + PTTL, for status.</summary>
     Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken);

@@ -3,23 +3,21 @@ using StackExchange.Redis;
 namespace RunsReplication.Leadership;
 
 /// <summary>
-/// The lease's Redis operations as Lua scripts. KEYS[1] is the lease key, KEYS[2] (acquire only) its fencing counter
-/// <c>&lt;key&gt;:fencing</c>. Single Redis node (or both keys in one slot); the counter never expires.
+/// The lease's Redis operations as Lua scripts, on the lease key, its fencing counter <c>&lt;key&gt;:fencing</c>
+/// (never expires) and its release marker <c>&lt;key&gt;:released</c>. Single Redis node (or all keys in one slot).
 /// Cancellation stops waiting, not the command itself; the caller enforces per-call timeouts.
 /// </summary>
 public sealed class RedisLeaseStore : ILeaseStore
 {
     // Returns {token, value, pttl} when acquired, {0, currentValue, pttl} when the key is held, and {0, '', -2} when
-    // the key is empty but ARGV[4] is not '1' (the caller cannot yet tell a key Redis lost from a lease that ended;
-    // see HolderWatch). A released key holds a tombstone ("released:<value>") and is free to take at once. ARGV[3] is
-    // the highest token this instance has seen: a Redis that restarted empty has lost the counter, and tokens must
-    // still only grow.
+    // the key is empty but may not be taken: ARGV[4] is not '1' (the caller cannot yet tell a key Redis lost from a
+    // lease that ended; see HolderWatch) and no release marker (KEYS[3]) says the last holder handed it back.
+    // ARGV[3] is the highest token this instance has seen: a Redis that restarted empty has lost the counter, and
+    // tokens must still only grow.
     internal const string AcquireScript = """
         local current = redis.call('GET', KEYS[1])
-        if current and string.sub(current, 1, 9) ~= 'released:' then
-          return {0, current, redis.call('PTTL', KEYS[1])}
-        end
-        if not current and ARGV[4] ~= '1' then return {0, '', -2} end
+        if current then return {0, current, redis.call('PTTL', KEYS[1])} end
+        if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[3]) == 0 then return {0, '', -2} end
         local token = redis.call('INCR', KEYS[2])
         local floor = tonumber(ARGV[3])
         if token <= floor then
@@ -27,7 +25,8 @@ public sealed class RedisLeaseStore : ILeaseStore
           redis.call('SET', KEYS[2], token)
         end
         local value = ARGV[1] .. '|' .. token
-        redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+        redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
+        redis.call('DEL', KEYS[3])
         return {token, value, tonumber(ARGV[2])}
         """;
 
@@ -40,18 +39,17 @@ public sealed class RedisLeaseStore : ILeaseStore
         return 1
         """;
 
-    // Compare-and-replace with a tombstone that expires like a lease: contenders see the lease was handed back, not
-    // lost, and take it at once.
+    // Compare-and-DEL, leaving a release marker (KEYS[2], expiring like a lease) so that contenders see the lease was
+    // handed back, not lost, and take it at once. The lease key itself is deleted as the reference does, so its
+    // instances in a mixed-version rollout see a free key too.
     internal const string ReleaseScript = """
         if redis.call('GET', KEYS[1]) == ARGV[1] then
-          redis.call('SET', KEYS[1], 'released:' .. ARGV[1], 'PX', ARGV[2])
+          redis.call('DEL', KEYS[1])
+          redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
           return 1
         end
         return 0
         """;
-
-    /// <summary>Prefix of the value a released key holds until it expires.</summary>
-    public const string ReleasedPrefix = "released:";
 
     internal const string ReadScript = """
         return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
@@ -60,6 +58,7 @@ public sealed class RedisLeaseStore : ILeaseStore
     private readonly IConnectionMultiplexer _redis;
     private readonly RedisKey _key;
     private readonly RedisKey _fencingKey;
+    private readonly RedisKey _releasedKey;
     private readonly int _database;
 
     public RedisLeaseStore(IConnectionMultiplexer redis, string key, int database = -1)
@@ -68,6 +67,7 @@ public sealed class RedisLeaseStore : ILeaseStore
         _redis = redis;
         _key = key;
         _fencingKey = key + ":fencing";
+        _releasedKey = key + ":released";
         _database = database;
     }
 
@@ -82,7 +82,7 @@ public sealed class RedisLeaseStore : ILeaseStore
 
     public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken)
     {
-        var result = await Db.ScriptEvaluateAsync(AcquireScript, [_key, _fencingKey],
+        var result = await Db.ScriptEvaluateAsync(AcquireScript, [_key, _fencingKey, _releasedKey],
             [instanceId, (long)ttl.TotalMilliseconds, HighestTokenSeen, mayTakeEmptyKey ? "1" : "0"]).WaitAsync(cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
         var token = (long)parts[0];
@@ -118,7 +118,7 @@ public sealed class RedisLeaseStore : ILeaseStore
 
     public async Task<bool> ReleaseAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
     {
-        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [_key], [value, (long)ttl.TotalMilliseconds])
+        var result = await Db.ScriptEvaluateAsync(ReleaseScript, [_key, _releasedKey], [value, (long)ttl.TotalMilliseconds])
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         return (long)result == 1;
     }

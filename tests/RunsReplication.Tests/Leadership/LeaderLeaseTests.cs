@@ -123,7 +123,8 @@ public class LeaderLeaseTests
         h.Store.Holder = "other|5"; // PTTL 20 s
         var acquiring = h.Lease.AcquireAsync(CancellationToken.None);
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
-        h.Store.Holder = "released:other|5"; // graceful handover
+        h.Store.Holder = null; // graceful handover: compare-and-DEL plus the release marker
+        h.Store.Released = "other|5";
         await h.AdvanceParkedAsync(TimeSpan.FromMilliseconds(500));
         var term = await Within(acquiring);
         Assert.Equal("me|1", term.HolderValue);
@@ -342,13 +343,14 @@ public class LeaderLeaseTests
     }
 
     [Fact]
-    public async Task Release_fires_Released_leaves_a_tombstone_and_stops_renewing()
+    public async Task Release_fires_Released_deletes_our_key_leaving_a_marker_and_stops_renewing()
     {
         await using var h = new Harness();
         var term = await Within(h.Lease.AcquireAsync(CancellationToken.None));
         await term.ReleaseAsync();
         Assert.Equal(LeaseLossReason.Released, await Within(term.Ended));
-        Assert.Equal("released:me|1", h.Store.Holder);
+        Assert.Null(h.Store.Holder);
+        Assert.Equal("me|1", h.Store.Released);
         h.Time.Advance(TimeSpan.FromMinutes(1));
         await Task.Delay(20);
         Assert.Equal(["acquire", "release:me|1"], h.Store.Calls.ToArray());
@@ -474,7 +476,7 @@ public class LeaderLeaseTests
         await h.DisposeAsync();
         Assert.Equal(LeaseLossReason.Released, await Within(term.Ended));
         Assert.Equal(LeaseRole.Stopped, h.Lease.Status.Role);
-        Assert.Equal("released:me|1", h.Store.Holder);
+        Assert.Null(h.Store.Holder);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => h.Lease.AcquireAsync(CancellationToken.None));
     }
 }

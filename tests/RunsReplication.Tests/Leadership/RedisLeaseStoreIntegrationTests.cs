@@ -25,7 +25,7 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _redis.GetDatabase().KeyDeleteAsync([_key, _key + ":fencing"]);
+        await _redis.GetDatabase().KeyDeleteAsync([_key, _key + ":fencing", _key + ":released"]);
         await _redis.DisposeAsync();
     }
 
@@ -91,7 +91,7 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Release_replaces_only_our_value_with_a_tombstone_that_anyone_may_take()
+    public async Task Release_deletes_only_our_value_and_its_marker_lets_anyone_take_the_key()
     {
         var store = new RedisLeaseStore(_redis, _key);
         var a = await store.TryAcquireAsync("a", Ttl, true, default);
@@ -101,14 +101,16 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
         Assert.InRange(read.PttlMs, 1, 30_000);
 
         Assert.True(await store.ReleaseAsync(a.Holder!, TimeSpan.FromSeconds(5), default));
-        var tombstone = await store.ReadHolderAsync(default);
-        Assert.Equal("released:a|1", tombstone.Value);
-        Assert.InRange(tombstone.PttlMs, 1, 5_000); // it expires like a lease
+        Assert.Equal(new LeaseHolder(null, -2), await store.ReadHolderAsync(default)); // compare-and-DEL
+        Assert.Equal("a|1", (string?)await Db.StringGetAsync(_key + ":released"));
+        Assert.InRange((long)(await Db.KeyTimeToLiveAsync(_key + ":released"))!.Value.TotalMilliseconds, 1, 5_000); // it expires like a lease
         Assert.False(await store.ReleaseAsync(a.Holder!, TimeSpan.FromSeconds(5), default));
-        Assert.Equal(RenewResult.HeldByOther, await store.RenewAsync(a.Holder!, Ttl, default)); // a released term cannot renew
+        Assert.Equal(RenewResult.Missing, await store.RenewAsync(a.Holder!, Ttl, default)); // a released term cannot renew
+        Assert.False(await Db.KeyExistsAsync(_key));
 
-        // A tombstone is free even to a contender that may not take an empty key: the handover was deliberate.
+        // A released key is free even to a contender that may not take an empty key: the handover was deliberate.
         Assert.Equal(new AcquireResult(2, "b|2", 30_000), await store.TryAcquireAsync("b", Ttl, false, default));
+        Assert.False(await Db.KeyExistsAsync(_key + ":released")); // consumed: a later loss is judged afresh
     }
 
     [Fact]
@@ -133,6 +135,6 @@ public sealed class RedisLeaseStoreIntegrationTests : IAsyncLifetime
         var second = await leadership.AcquireAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(2, second.FencingToken);
         await second.ReleaseAsync();
-        Assert.Equal("released:it|2", (string?)await Db.StringGetAsync(_key));
+        Assert.False(await Db.KeyExistsAsync(_key));
     }
 }

@@ -13,6 +13,8 @@ internal sealed class ScriptedLeaseStore : ILeaseStore
     /// <summary>For each acquire: whether the caller allowed taking an empty key.</summary>
     public readonly ConcurrentQueue<bool> EmptyAllowed = new();
     public volatile string? Holder;
+    /// <summary>The release marker: the value last released, until someone acquires.</summary>
+    public volatile string? Released;
     /// <summary>The PTTL reported for another holder's key.</summary>
     public long HolderPttlMs = 20_000;
     public Func<Task<RenewResult>>? OnRenew;
@@ -26,11 +28,12 @@ internal sealed class ScriptedLeaseStore : ILeaseStore
         EmptyAllowed.Enqueue(mayTakeEmptyKey);
         if (OnAcquire is { } f) return f();
         var h = Holder;
-        if (h is not null && !h.StartsWith(RedisLeaseStore.ReleasedPrefix, StringComparison.Ordinal))
+        if (h is not null)
             return Task.FromResult(new AcquireResult(null, h, HolderPttlMs));
-        if (h is null && !mayTakeEmptyKey) return Task.FromResult(AcquireResult.EmptyKeyRefused);
+        if (!mayTakeEmptyKey && Released is null) return Task.FromResult(AcquireResult.EmptyKeyRefused);
         var token = Interlocked.Increment(ref _counter);
         Holder = $"{instanceId}|{token}";
+        Released = null;
         return Task.FromResult(new AcquireResult(token, Holder, (long)ttl.TotalMilliseconds));
     }
 
@@ -47,7 +50,8 @@ internal sealed class ScriptedLeaseStore : ILeaseStore
     {
         Calls.Enqueue("release:" + value);
         if (Holder != value) return Task.FromResult(false);
-        Holder = RedisLeaseStore.ReleasedPrefix + value;
+        Holder = null;
+        Released = value;
         return Task.FromResult(true);
     }
 
