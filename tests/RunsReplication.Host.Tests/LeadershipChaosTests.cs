@@ -72,6 +72,7 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         while (paused.Elapsed < Ttl * 2)
             await Task.Delay(100);
         var linesBefore = zombie.Lines.Count;
+        var wokeAt = DateTimeOffset.UtcNow;
         var woke = Stopwatch.StartNew();
         zombie.Signal(ReplicatorProcess.SIGCONT);
         TimeSpan stoppedStreaming;
@@ -96,7 +97,10 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         var warnings = newLines.Count(l => l.Contains("\"level\":\"warning\"", StringComparison.Ordinal) || l.Contains("\"level\":\"error\"", StringComparison.Ordinal));
         Assert.Equal(1, lossLines);
         Assert.Equal(1, warnings);
-        Assert.Contains(zombie.LogsContaining("Leader lease lost"), l => l.GetProperty("reason").GetString() == "ExpiredWhilePaused");
+        var lossLine = zombie.LogsContaining("Leader lease lost")[^1];
+        Assert.Equal("ExpiredWhilePaused", lossLine.GetProperty("reason").GetString());
+        // By the zombie's own clock (its log timestamp), independent of how fast its HTTP endpoint answers after waking.
+        var lossLoggedAfter = lossLine.GetProperty("timestamp").GetDateTimeOffset() - wokeAt;
 
         // And it can lead again later: stop the others.
         foreach (var other in cluster.Members.Where(m => m != zombie).ToList())
@@ -113,7 +117,7 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
         await cluster.StopSamplingAsync();
         cluster.AssertInvariants();
 
-        var report = $"TTL 5 s: failover after SIGSTOP {failover.TotalMilliseconds:F0} ms; resumed zombie stopped streaming {stoppedStreaming.TotalMilliseconds:F0} ms after SIGCONT; loss log lines {lossLines}; warning/error lines after waking {warnings}";
+        var report = $"TTL 5 s: failover after SIGSTOP {failover.TotalMilliseconds:F0} ms; resumed zombie stopped streaming {stoppedStreaming.TotalMilliseconds:F0} ms after SIGCONT (/status), logged its loss {lossLoggedAfter.TotalMilliseconds:F0} ms after SIGCONT; loss log lines {lossLines}; warning/error lines after waking {warnings}";
         output.WriteLine(report);
         await Services.RecordAsync("chaos-measurements.txt", report);
     }

@@ -162,14 +162,8 @@ public sealed class ReplicationLeaderService(
                 // partitioned process that PostgreSQL has not noticed yet: end its walsender rather than wait
                 // for wal_sender_timeout.
                 slotBusyAttempts++;
-                var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
-                if (!await leadership.IsStillHeldAsync(term, abort.Token).ConfigureAwait(false))
-                {
-                    // The key is no longer ours (Redis lost it and another instance won it): the slot's holder may be
-                    // the rightful leader. Leave it; our renewal will end this term.
-                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, abort.Token).ConfigureAwait(false);
-                    continue;
-                }
+                // The local clock is checked first: while the wait lasts, each retry costs one stream attempt and
+                // no extra queries, and the holder often stops by itself in the meantime.
                 var unsafeFor = time.GetElapsedTime(time.GetTimestamp(), term.TakeoverSafeAt);
                 if (unsafeFor > TimeSpan.Zero)
                 {
@@ -178,10 +172,19 @@ public sealed class ReplicationLeaderService(
                     if (!takeoverWaitLogged)
                     {
                         takeoverWaitLogged = true;
+                        var waiting = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
                         logger.LogInformation("Slot {Slot} is held by {Holder}; it may still be a leader that has not yet learned its lease ended, so waiting {WaitMs} ms before ending it",
-                            settings.SlotName, holder?.ActiveApplicationName, (long)unsafeFor.TotalMilliseconds);
+                            settings.SlotName, waiting?.ActiveApplicationName, (long)unsafeFor.TotalMilliseconds);
                     }
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(unsafeFor.TotalMilliseconds, 200)), time, abort.Token).ConfigureAwait(false);
+                    continue;
+                }
+                var holder = await setup.ReadSlotAsync(abort.Token).ConfigureAwait(false);
+                if (!await leadership.IsStillHeldAsync(term, abort.Token).ConfigureAwait(false))
+                {
+                    // The key is no longer ours (Redis lost it and another instance won it): the slot's holder may be
+                    // the rightful leader. Leave it; our renewal will end this term.
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, abort.Token).ConfigureAwait(false);
                     continue;
                 }
                 var pid = await setup.TerminateSlotHolderAsync(abort.Token).ConfigureAwait(false);

@@ -172,7 +172,6 @@ public sealed class ReplicationPipeline(
         return fault ?? new OperationCanceledException(abort);
     }
 
-    /// <summary>Counts events and tracks the received position on their way into the channel.</summary>
     /// <summary>
     /// Reserves each change's bytes in the <see cref="MemoryBudget"/>, counts events and tracks the received position
     /// on their way into the channel.
