@@ -50,7 +50,8 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
                 Password: Text("RUN_REPLICATION_REDIS_PASSWORD", "REDIS_PASSWORD"),
                 // TLS is on unless disabled: the reference's rule.
                 TlsDisabled: Bool("RUN_REPLICATION_REDIS_TLS_DISABLED", Bool("REDIS_TLS_DISABLED", false)),
-                SkipCertificateValidation: Bool("RUN_REPLICATION_REDIS_TLS_SKIP_VERIFY", false)),
+                SkipCertificateValidation: Bool("RUN_REPLICATION_REDIS_TLS_SKIP_VERIFY", false),
+                QuorumNodes: RedisNodes("RUN_REPLICATION_REDIS_QUORUM_NODES")),
             TerminateStaleSlotHolder = Bool("RUN_REPLICATION_TERMINATE_STALE_SLOT_HOLDER", true),
             HttpPort = Int("RUN_REPLICATION_HTTP_PORT", defaults.HttpPort, 0, 65535),
             InstanceId = Text("RUN_REPLICATION_INSTANCE_ID") ?? ReplicationSettings.DefaultInstanceId(),
@@ -120,6 +121,32 @@ public sealed class EnvironmentSettingsReader(Func<string, string?> getVariable)
             _problems.Add($"{name}='{DatabaseUrl.Redact(url)}' is not valid: {e.Message}");
             return null;
         }
+    }
+
+    /// <summary>"host:port,host:port,host:port": at least three distinct nodes, or none (one node from HOST/PORT).</summary>
+    private IReadOnlyList<RedisEndpoint>? RedisNodes(string name)
+    {
+        var raw = Text(name);
+        if (raw is null)
+            return null;
+        var nodes = new List<RedisEndpoint>();
+        foreach (var entry in raw.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var colon = entry.LastIndexOf(':');
+            if (colon <= 0 || Uri.CheckHostName(entry[..colon].Trim('[', ']')) == UriHostNameType.Unknown
+                || !int.TryParse(entry[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                _problems.Add($"{name}='{raw}' is not valid: '{entry}' is not host:port (expected e.g. redis-a:6379,redis-b:6379,redis-c:6379)");
+                return null;
+            }
+            nodes.Add(new RedisEndpoint(entry[..colon].Trim('[', ']'), port));
+        }
+        if (nodes.Count < 3 || nodes.Distinct().Count() != nodes.Count)
+        {
+            _problems.Add($"{name}='{raw}' is not valid: expected at least three distinct independent Redis nodes (a majority must survive one failing)");
+            return null;
+        }
+        return nodes;
     }
 
     private string? Text(string name, string? fallbackName = null)

@@ -44,15 +44,18 @@ public static class ServiceCollectionExtensions
     {
         services.AddReplicationCore(settings);
         services.AddSingleton<ReplicationPipeline>();
-        services.AddSingleton<IConnectionMultiplexer>(sp =>
+        services.AddSingleton(sp =>
         {
             var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("RunsReplication.Redis");
-            logger.LogInformation("Connecting to Redis {Redis}", settings.Redis.ToString());
+            logger.LogInformation("Connecting to Redis {Redis}; leader lease {LeaseMode}", settings.Redis.ToString(),
+                settings.Redis.IsQuorum
+                    ? $"on a majority ({QuorumVote.Majority(settings.Redis.Endpoints.Count)}) of {settings.Redis.Endpoints.Count} nodes"
+                    : "on one node");
             // AbortOnConnectFail is off: an unreachable Redis means "follower until it returns", not a crash.
-            return ConnectionMultiplexer.Connect(RedisConnectionFactory.BuildOptions(settings.Redis));
+            return new LeaseStoreConnection(settings.Redis, settings.LeaderLease.Key);
         });
         services.AddSingleton(sp => new RedisLeadership(
-            sp.GetRequiredService<IConnectionMultiplexer>(),
+            sp.GetRequiredService<LeaseStoreConnection>().Store,
             settings.LeaderLease,
             sp.GetRequiredService<ILogger<RedisLeadership>>(),
             sp.GetRequiredService<TimeProvider>(),

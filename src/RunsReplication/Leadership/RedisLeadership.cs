@@ -3,7 +3,10 @@ using StackExchange.Redis;
 
 namespace RunsReplication.Leadership;
 
-/// <summary><see cref="ILeadership"/> over Redis: <see cref="LeaderLease"/> + <see cref="RedisLeaseStore"/>.</summary>
+/// <summary>
+/// <see cref="ILeadership"/> over Redis: <see cref="LeaderLease"/> + <see cref="RedisLeaseStore"/> (one node) or
+/// <see cref="QuorumLeaseStore"/> (a majority of several).
+/// </summary>
 public sealed class RedisLeadership : ILeadership, IAsyncDisposable
 {
     private readonly LeaderLease _lease;
@@ -13,12 +16,18 @@ public sealed class RedisLeadership : ILeadership, IAsyncDisposable
     /// <param name="onWatchdogExpired">Called when leader work has not reported stopped within the watchdog grace after a loss; the host should stop the application.</param>
     public RedisLeadership(IConnectionMultiplexer redis, LeaderLeaseOptions options, ILogger<RedisLeadership> logger,
         TimeProvider? timeProvider = null, Action<LeaseLossReason>? onWatchdogExpired = null)
+        : this(new RedisLeaseStore(redis, options.Key), options, logger, timeProvider, onWatchdogExpired)
     {
-        Store = new RedisLeaseStore(redis, options.Key);
+    }
+
+    public RedisLeadership(ILeaseStore store, LeaderLeaseOptions options, ILogger<RedisLeadership> logger,
+        TimeProvider? timeProvider = null, Action<LeaseLossReason>? onWatchdogExpired = null)
+    {
+        Store = store;
         _lease = new LeaderLease(Store, options, timeProvider ?? TimeProvider.System, logger, onWatchdogExpired);
     }
 
-    public RedisLeaseStore Store { get; }
+    public ILeaseStore Store { get; }
 
     public Task<LeadershipTerm> AcquireAsync(CancellationToken cancellationToken) => _lease.AcquireAsync(cancellationToken);
 

@@ -14,7 +14,16 @@ public sealed class RedisLeaseStore : ILeaseStore
     // lease that ended; see HolderWatch) and no release marker (KEYS[3]) says the last holder handed it back.
     // ARGV[3] is the highest token this instance has seen: a Redis that restarted empty has lost the counter, and
     // tokens must still only grow.
-    internal const string AcquireScript = """
+    internal const string AcquireScript = DrawTokenScript + "\n" + """
+        local value = ARGV[1] .. '|' .. token
+        redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
+        redis.call('DEL', KEYS[3])
+        return {token, value, tonumber(ARGV[2])}
+        """;
+
+    // The first half of an acquire, shared with the quorum store's claim: report a held key, refuse an empty one that
+    // may not be taken, otherwise leave a fresh token (above the floor ARGV[3]) in the local 'token'.
+    internal const string DrawTokenScript = """
         local current = redis.call('GET', KEYS[1])
         if current then return {0, current, redis.call('PTTL', KEYS[1])} end
         if ARGV[4] ~= '1' and redis.call('EXISTS', KEYS[3]) == 0 then return {0, '', -2} end
@@ -24,10 +33,6 @@ public sealed class RedisLeaseStore : ILeaseStore
           token = floor + 1
           redis.call('SET', KEYS[2], token)
         end
-        local value = ARGV[1] .. '|' .. token
-        redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2])
-        redis.call('DEL', KEYS[3])
-        return {token, value, tonumber(ARGV[2])}
         """;
 
     // 1 renewed, 0 missing (never re-created), -1 held by someone else.

@@ -52,13 +52,13 @@ public sealed class ClusterStatusReader(ReplicationSettings settings, Replicatio
 
         try
         {
-            await using var redis = await ConnectionMultiplexer.ConnectAsync(RedisConnectionFactory.BuildOptions(settings.Redis)).ConfigureAwait(false);
-            var value = await redis.GetDatabase().StringGetAsync(settings.LeaderLease.Key).ConfigureAwait(false);
-            leaseHolder = value.IsNull ? null : value.ToString();
-            var pttl = await redis.GetDatabase().ExecuteAsync("PTTL", settings.LeaderLease.Key).ConfigureAwait(false);
-            ttl = leaseHolder is null ? null : (long)pttl;
+            // The lease as the replicators judge it: on one node, or what a majority of the quorum nodes hold.
+            await using var redis = new LeaseStoreConnection(settings.Redis, settings.LeaderLease.Key);
+            var holderRead = await redis.Store.ReadHolderAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            leaseHolder = holderRead.Value;
+            ttl = leaseHolder is null ? null : holderRead.PttlMs;
         }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+        catch (Exception e) when (e is RedisException or TimeoutException or RedisQuorumException)
         {
             problems.Add($"Redis: {e.Message}");
         }

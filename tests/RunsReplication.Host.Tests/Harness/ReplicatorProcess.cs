@@ -85,6 +85,9 @@ public sealed partial class ReplicatorProcess : IAsyncDisposable
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
+    /// <summary>kill(2) on any process; 0 on success.</summary>
+    public static int SendSignal(int pid, int signal) => Kill(pid, signal);
+
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
@@ -169,7 +172,7 @@ public sealed partial class ReplicatorProcess : IAsyncDisposable
         return 0;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -276,4 +276,27 @@ public class EnvironmentSettingsReaderTests
         Assert.Contains(name, problem);
         Assert.DoesNotContain(Password, problem);
     }
+
+    [Fact]
+    public void Redis_quorum_nodes_are_read_as_a_list_and_replace_host_and_port()
+    {
+        var s = Read(With(("RUN_REPLICATION_REDIS_QUORUM_NODES", "redis-a:6379, redis-b:6380,10.0.0.3:6381")));
+        Assert.True(s.Redis.IsQuorum);
+        Assert.Equal([new RedisEndpoint("redis-a", 6379), new RedisEndpoint("redis-b", 6380), new RedisEndpoint("10.0.0.3", 6381)], s.Redis.Endpoints);
+        Assert.False(Read(Valid()).Redis.IsQuorum);
+        Assert.Single(Read(Valid()).Redis.Endpoints);
+    }
+
+    [Theory]
+    [InlineData("redis-a:6379,redis-b:6379", "at least three")]
+    [InlineData("redis-a:6379,redis-a:6379,redis-b:6379", "at least three distinct")]
+    [InlineData("redis-a:6379,redis-b,redis-c:6379", "'redis-b' is not host:port")]
+    [InlineData("redis-a:6379,redis-b:99999,redis-c:6379", "'redis-b:99999' is not host:port")]
+    [InlineData("redis-a:6379,bad host:1,redis-c:6379", "'bad host:1' is not host:port")]
+    public void Bad_quorum_node_lists_name_the_variable_and_the_entry(string value, string expected)
+    {
+        var problem = Assert.Single(Problems(With(("RUN_REPLICATION_REDIS_QUORUM_NODES", value))));
+        Assert.StartsWith("RUN_REPLICATION_REDIS_QUORUM_NODES=", problem);
+        Assert.Contains(expected, problem);
+    }
 }
