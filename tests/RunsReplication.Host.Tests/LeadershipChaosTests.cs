@@ -190,6 +190,68 @@ public sealed class LeadershipChaosTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task With_a_Redis_quorum_one_node_lost_changes_nothing_and_a_majority_lost_stops_the_leader()
+    {
+        var (nodes, list) = await RedisNode.StartManyAsync(3);
+        try
+        {
+            var f = await ReplicationFixture.CreateAsync(nameof(With_a_Redis_quorum_one_node_lost_changes_nothing_and_a_majority_lost_stops_the_leader));
+            await using var _ = f;
+            var cluster = new Cluster(f, new Dictionary<string, string> { ["RUN_REPLICATION_REDIS_QUORUM_NODES"] = list });
+            await using var __ = cluster;
+            cluster.Start("r1");
+            cluster.Start("r2");
+            var leader = await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(30));
+            cluster.StartSampling();
+            await UnderLoadAsync(f, cluster, TimeSpan.FromMilliseconds(100), async () =>
+            {
+                await Task.Delay(1000);
+                var elections = cluster.Elections().Count;
+
+                // One node paused past the TTL (its copy of the key expires meanwhile), then restarted empty: the
+                // other two still hold the lease, and a renewal never writes the key back to the node that lost it.
+                nodes[0].Pause();
+                await Task.Delay(Ttl * 2);
+                nodes[0].Resume();
+                await nodes[0].RestartEmptyAsync();
+                await Task.Delay(Ttl);
+                Assert.Equal(elections, cluster.Elections().Count);
+                Assert.Same(leader, await cluster.WaitForStreamingLeaderAsync(TimeSpan.FromSeconds(1)));
+                foreach (var member in cluster.Members)
+                    Assert.Empty(member.LogsContaining("Leader lease lost"));
+
+                // A majority unreachable: the leader stops by its deadline and nobody streams until it returns.
+                var paused = Stopwatch.StartNew();
+                nodes[1].Pause();
+                nodes[2].Pause();
+                try
+                {
+                    await Task.Delay(Ttl);
+                    while (paused.Elapsed < Ttl * 2)
+                    {
+                        Assert.Null(await f.SlotHolderAsync());
+                        foreach (var member in cluster.Members)
+                            Assert.False((await member.StatusAsync())?.GetProperty("streaming").GetBoolean() ?? false, $"{member.InstanceId} streams without a majority");
+                        await Task.Delay(200);
+                    }
+                }
+                finally
+                {
+                    nodes[1].Resume();
+                    nodes[2].Resume();
+                }
+                await cluster.WaitForStreamingLeaderAsync(Ttl * 4);
+                Assert.True(cluster.Elections().Count > elections, "nobody was elected after the majority returned");
+                Assert.Single(leader.LogsContaining("Leader lease lost"));
+            });
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_leader_killed_mid_batch_is_replaced_within_a_TTL()
     {
         var (f, cluster) = await StartClusterAsync(nameof(A_leader_killed_mid_batch_is_replaced_within_a_TTL), 3);

@@ -118,9 +118,13 @@ public sealed class ReplicationPipeline(
         catch
         {
             await failed.CancelAsync().ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            // Cancelling ends the reader at once: Npgsql breaks the replication connection on cancellation
+            // (CancellationTimeout=-1, see ReplicationStream), and PostgreSQL frees the slot. The stream is disposed
+            // only after the reader has left it: Npgsql does not allow closing a connection that is being enumerated
+            // (doing so could leave the reader hanging past the watchdog's grace).
             await Task.WhenAll(workers.Append(batcherTask).Append(readerTask).Append(ackTask))
                 .ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
             throw Unwrap(readerTask, batcherTask, ackTask, workers, abort);
         }
 

@@ -40,6 +40,10 @@ public sealed class ReplicationStream(ReplicationSettings settings, TimeProvider
             // pg_stat_replication shows who holds the slot.
             ApplicationName = settings.InstanceId,
             KeepAlive = 5,
+            // On cancellation (lease lost, shutdown) Npgsql asks the server to cancel and by default waits up to 2 s
+            // for its answer before breaking the connection: that is longer than a lost leader may take to stop
+            // (the watchdog's grace at short TTLs). -1 breaks it at once; the walsender then ends and frees the slot.
+            CancellationTimeout = -1,
         };
         _connection = new LogicalReplicationConnection(builder.ConnectionString)
         {

@@ -106,6 +106,10 @@ public sealed class Cluster : IAsyncDisposable
     /// <summary>The invariants every chaos test ends with (besides PostgreSQL = ClickHouse).</summary>
     public void AssertInvariants()
     {
+        // Leader work always stopped by itself after a loss: no watchdog had to end a process.
+        foreach (var member in _all)
+            Assert.True(member.LogsContaining("invoking watchdog").Count == 0, $"{member.InstanceId}'s watchdog fired:\n{member.Tail(40)}");
+
         // Fencing tokens only increase across elections.
         var tokens = Elections().Select(e => e.Token).ToList();
         Assert.NotEmpty(tokens);
