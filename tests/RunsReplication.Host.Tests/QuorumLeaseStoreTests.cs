@@ -15,7 +15,7 @@ public sealed class QuorumLeaseStoreTests : IAsyncLifetime
     private static readonly TimeSpan Ttl = TimeSpan.FromSeconds(30);
     private readonly string _key = "it:quorum:" + Guid.NewGuid().ToString("N");
     private IReadOnlyList<RedisNode> _nodes = [];
-    private readonly List<IConnectionMultiplexer> _connections = [];
+    private readonly List<LeaseStoreConnection> _connections = [];
 
     public async Task InitializeAsync() => _nodes = (await RedisNode.StartManyAsync(3)).Nodes;
 
@@ -25,14 +25,14 @@ public sealed class QuorumLeaseStoreTests : IAsyncLifetime
         foreach (var node in _nodes) await node.DisposeAsync();
     }
 
-    /// <summary>A replica's view: its own connection to every node, 1 s client timeout as the service uses.</summary>
+    /// <summary>A replica's view, connected as the service connects: its own connection to every node, 1 s client timeout.</summary>
     private QuorumLeaseStore Replica()
     {
         var settings = new RedisConnectionSettings("unused", 1, TlsDisabled: true,
             QuorumNodes: _nodes.Select(n => new RedisEndpoint("127.0.0.1", n.Port)).ToList());
-        var connections = settings.Endpoints.Select(e => (IConnectionMultiplexer)ConnectionMultiplexer.Connect(RedisConnectionFactory.BuildOptions(settings, e))).ToList();
-        _connections.AddRange(connections);
-        return new QuorumLeaseStore(connections, _key);
+        var connection = new LeaseStoreConnection(settings, _key);
+        _connections.Add(connection);
+        return (QuorumLeaseStore)connection.Store;
     }
 
     private async Task<string?[]> ValuesAsync()

@@ -35,24 +35,24 @@ public sealed class QuorumLeaseStore : ILeaseStore
     private readonly IReadOnlyList<IDatabase> _nodes;
     private readonly IReadOnlyList<RedisLeaseStore> _single;
     private readonly RedisKey[] _keys;
-    private long _highestTokenSeen;
+    private readonly TokenHighWater _tokens = new();
 
     public QuorumLeaseStore(IReadOnlyList<IConnectionMultiplexer> nodes, string key)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
         if (nodes.Count < 3) throw new ArgumentException("A quorum lease needs at least three Redis nodes.", nameof(nodes));
         _nodes = nodes.Select(n => n.GetDatabase()).ToList();
-        _single = nodes.Select(n => new RedisLeaseStore(n, key)).ToList();
+        _single = nodes.Select(n => new RedisLeaseStore(n, key, tokens: _tokens)).ToList();
         _keys = [key, key + ":fencing", key + ":released"];
     }
 
     public int Nodes => _nodes.Count;
 
-    public long HighestTokenSeen => Interlocked.Read(ref _highestTokenSeen);
+    public long HighestTokenSeen => _tokens.Value;
 
     public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken)
     {
-        var floor = Math.Max(HighestTokenSeen, _single.Max(s => s.HighestTokenSeen));
+        var floor = HighestTokenSeen;
         var claims = new Replies<NodeClaim>(_nodes.Select(async db =>
         {
             var parts = (RedisResult[])(await db.ScriptEvaluateAsync(ClaimScript, _keys, ["", 0, floor, mayTakeEmptyKey ? "1" : "0"]).ConfigureAwait(false))!;
@@ -61,8 +61,10 @@ public sealed class QuorumLeaseStore : ILeaseStore
                 ? (long)parts[2] == -2 ? NodeClaim.EmptyRefused : NodeClaim.Free((long)parts[0])
                 : NodeClaim.Held(holder, (long)parts[2]);
         }));
-        var claim = await claims.UntilDecidedAsync((ok, failed) => QuorumVote.Claim(ok, failed, Nodes), cancellationToken).ConfigureAwait(false);
-        foreach (var answer in claims.Answers) Observe(answer.Holder);
+        QuorumVote.ClaimOutcome? claim;
+        while ((claim = QuorumVote.Claim(claims.Answers, claims.Failed, Nodes)) is null)
+            await claims.NextAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var answer in claims.Answers) _tokens.Observe(answer.Holder);
         switch (claim)
         {
             case QuorumVote.ClaimOutcome.Held held: return held.Result;
@@ -70,13 +72,14 @@ public sealed class QuorumLeaseStore : ILeaseStore
         }
 
         var token = ((QuorumVote.ClaimOutcome.Take)claim).Token;
-        Observe(token);
+        _tokens.Observe(token);
         var value = $"{instanceId}|{token}";
         var takes = new Replies<bool>(_nodes.Select(async db =>
             (long)(await db.ScriptEvaluateAsync(TakeScript, _keys, [value, (long)ttl.TotalMilliseconds, token]).ConfigureAwait(false)) == 1));
-        var won = await takes.UntilAsync((ok, failed) => QuorumVote.Took(ok.Count(t => t), ok.Count(t => !t) + failed, Nodes), cancellationToken)
-            .ConfigureAwait(false);
-        if (won) return new AcquireResult(token, value, (long)ttl.TotalMilliseconds);
+        bool? won;
+        while ((won = QuorumVote.Took(takes.Answers.Count(t => t), takes.Answers.Count(t => !t) + takes.Failed, Nodes)) is null)
+            await takes.NextAsync(cancellationToken).ConfigureAwait(false);
+        if (won.Value) return new AcquireResult(token, value, (long)ttl.TotalMilliseconds);
 
         // Landed on too few nodes (a race with another contender): give back what we took, report who got there.
         await ReleaseAsync(value, ttl, cancellationToken).ConfigureAwait(false);
@@ -87,15 +90,17 @@ public sealed class QuorumLeaseStore : ILeaseStore
     public async Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
     {
         var renewals = new Replies<RenewResult>(_single.Select(s => s.RenewAsync(value, ttl, CancellationToken.None)));
-        RenewResult? Decide(IReadOnlyList<RenewResult> ok, int failed)
+        while (true)
         {
-            var decided = QuorumVote.Renew(ok.Count(r => r == RenewResult.Renewed), ok.Count(r => r == RenewResult.Missing),
-                ok.Count(r => r == RenewResult.HeldByOther), failed, Nodes);
-            if (decided is null && ok.Count + failed == Nodes)
-                throw new RedisQuorumException($"leader lease renewal: {ok.Count(r => r == RenewResult.Renewed)} of {Nodes} Redis nodes renewed, {failed} failed");
-            return decided;
+            var ok = renewals.Answers;
+            var renewed = ok.Count(r => r == RenewResult.Renewed);
+            if (QuorumVote.Renew(renewed, ok.Count(r => r == RenewResult.Missing), ok.Count(r => r == RenewResult.HeldByOther),
+                    renewals.Failed, Nodes) is { } decided)
+                return decided;
+            if (renewals.AllIn)
+                throw new RedisQuorumException($"leader lease renewal: {renewed} of {Nodes} Redis nodes renewed, {renewals.Failed} failed");
+            await renewals.NextAsync(cancellationToken).ConfigureAwait(false);
         }
-        return await renewals.UntilAsync(Decide, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Compare-and-DEL on every node that answers; true when any of them held our value.</summary>
@@ -112,28 +117,12 @@ public sealed class QuorumLeaseStore : ILeaseStore
     public async Task<LeaseHolder> ReadHolderAsync(CancellationToken cancellationToken)
     {
         var reads = new Replies<LeaseHolder>(_single.Select(s => s.ReadHolderAsync(CancellationToken.None)));
-        LeaseHolder? Decide(IReadOnlyList<LeaseHolder> ok, int failed)
+        while (true)
         {
-            var read = QuorumVote.Read(ok, Nodes);
-            return read.Value is not null || ok.Count + failed == Nodes ? read : null;
+            var holder = QuorumVote.Read(reads.Answers, Nodes);
+            if (holder.Value is not null || reads.AllIn) return holder;
+            await reads.NextAsync(cancellationToken).ConfigureAwait(false);
         }
-        var holder = await reads.UntilAsync(Decide, cancellationToken).ConfigureAwait(false);
-        Observe(holder.Value);
-        return holder;
-    }
-
-    private void Observe(string? holderValue)
-    {
-        var bar = holderValue?.LastIndexOf('|') ?? -1;
-        if (bar >= 0 && long.TryParse(holderValue.AsSpan(bar + 1), out var token)) Observe(token);
-    }
-
-    private void Observe(long token)
-    {
-        long seen;
-        while (token > (seen = Interlocked.Read(ref _highestTokenSeen)))
-            if (Interlocked.CompareExchange(ref _highestTokenSeen, token, seen) == seen)
-                return;
     }
 
     /// <summary>
@@ -149,28 +138,11 @@ public sealed class QuorumLeaseStore : ILeaseStore
         public Replies(IEnumerable<Task<T>> calls) => _pending = calls.ToList();
 
         public IReadOnlyList<T> Answers => _answers;
+        public int Failed => _failed;
+        public bool AllIn => _pending.Count == 0;
 
-        public async Task<TResult> UntilAsync<TResult>(Func<IReadOnlyList<T>, int, TResult?> decide, CancellationToken cancellationToken)
-            where TResult : struct
-        {
-            while (true)
-            {
-                if (decide(_answers, _failed) is { } decided) return decided;
-                await NextAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        public async Task<TResult> UntilDecidedAsync<TResult>(Func<IReadOnlyList<T>, int, TResult?> decide, CancellationToken cancellationToken)
-            where TResult : class
-        {
-            while (true)
-            {
-                if (decide(_answers, _failed) is { } decided) return decided;
-                await NextAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-
-        private async Task NextAsync(CancellationToken cancellationToken)
+        /// <summary>Waits for the next answer (or failure); callers decide after each one.</summary>
+        public async Task NextAsync(CancellationToken cancellationToken)
         {
             if (_pending.Count == 0) throw new InvalidOperationException("Quorum decision is undefined with every answer in.");
             var done = await Task.WhenAny(_pending).WaitAsync(cancellationToken).ConfigureAwait(false);

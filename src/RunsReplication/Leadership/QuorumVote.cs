@@ -37,7 +37,8 @@ public static class QuorumVote
         var majority = Majority(nodes);
         var tokens = answers.Where(a => a.Token > 0).Select(a => a.Token).ToList();
         if (tokens.Count >= majority) return new ClaimOutcome.Take(tokens.Max());
-        if (MajorityHolder(answers, majority) is { } held) return new ClaimOutcome.Held(held);
+        if (Read(answers.Select(a => new LeaseHolder(a.Holder, a.PttlMs)).ToList(), nodes) is { Value: { } holder } held)
+            return new ClaimOutcome.Held(new AcquireResult(null, holder, held.PttlMs));
         if (answers.Count + failed < nodes) return null;
 
         // Everyone answered (or failed) without a majority to take or to follow.
@@ -77,12 +78,6 @@ public static class QuorumVote
         var held = answers.Where(a => a.Value is not null).GroupBy(a => a.Value)
             .FirstOrDefault(g => g.Count() >= Majority(nodes));
         return held is null ? new LeaseHolder(null, -2) : new LeaseHolder(held.Key, held.Min(a => a.PttlMs));
-    }
-
-    private static AcquireResult? MajorityHolder(IReadOnlyList<NodeClaim> answers, int majority)
-    {
-        var held = answers.Where(a => a.Holder is not null).GroupBy(a => a.Holder).FirstOrDefault(g => g.Count() >= majority);
-        return held is null ? null : new AcquireResult(null, held.Key, held.Min(a => a.PttlMs));
     }
 }
 

@@ -66,8 +66,10 @@ public sealed class RedisLeaseStore : ILeaseStore
     private readonly RedisKey _releasedKey;
     private readonly int _database;
 
-    public RedisLeaseStore(IConnectionMultiplexer redis, string key, int database = -1)
+    /// <param name="tokens">Shared by the nodes of a quorum; a lone node keeps its own.</param>
+    public RedisLeaseStore(IConnectionMultiplexer redis, string key, int database = -1, TokenHighWater? tokens = null)
     {
+        _tokens = tokens ?? new TokenHighWater();
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
         _redis = redis;
         _key = key;
@@ -80,10 +82,10 @@ public sealed class RedisLeaseStore : ILeaseStore
 
     private IDatabase Db => _redis.GetDatabase(_database);
 
-    private long _highestTokenSeen;
+    private readonly TokenHighWater _tokens;
 
     /// <summary>The highest fencing token seen in any holder value, ours or another instance's.</summary>
-    public long HighestTokenSeen => Interlocked.Read(ref _highestTokenSeen);
+    public long HighestTokenSeen => _tokens.Value;
 
     public async Task<AcquireResult> TryAcquireAsync(string instanceId, TimeSpan ttl, bool mayTakeEmptyKey, CancellationToken cancellationToken)
     {
@@ -93,20 +95,9 @@ public sealed class RedisLeaseStore : ILeaseStore
         var token = (long)parts[0];
         var value = (string?)parts[1];
         var pttl = (long)parts[2];
-        Observe(value);
+        _tokens.Observe(value);
         if (token > 0) return new AcquireResult(token, value, pttl);
         return string.IsNullOrEmpty(value) ? AcquireResult.EmptyKeyRefused : new AcquireResult(null, value, pttl);
-    }
-
-    private void Observe(string? holderValue)
-    {
-        var bar = holderValue?.LastIndexOf('|') ?? -1;
-        if (bar < 0 || !long.TryParse(holderValue.AsSpan(bar + 1), out var token))
-            return;
-        long seen;
-        while (token > (seen = Interlocked.Read(ref _highestTokenSeen)))
-            if (Interlocked.CompareExchange(ref _highestTokenSeen, token, seen) == seen)
-                return;
     }
 
     public async Task<RenewResult> RenewAsync(string value, TimeSpan ttl, CancellationToken cancellationToken)
@@ -134,7 +125,7 @@ public sealed class RedisLeaseStore : ILeaseStore
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
         var value = parts[0].IsNull ? null : (string?)parts[0];
-        Observe(value);
+        _tokens.Observe(value);
         return new LeaseHolder(value, (long)parts[1]);
     }
 }

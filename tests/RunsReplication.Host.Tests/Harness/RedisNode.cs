@@ -25,8 +25,7 @@ public sealed class RedisNode : IAsyncDisposable
     public static async Task<RedisNode> StartAsync()
     {
         var port = ReplicatorProcess.FreePort();
-        var node = new RedisNode(port, await LaunchAsync(port));
-        return node;
+        return new RedisNode(port, await LaunchAsync(port));
     }
 
     /// <summary>Starts <paramref name="count"/> nodes and the comma-separated list the replicator takes.</summary>
